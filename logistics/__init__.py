@@ -1,0 +1,1 @@
+"""A delivery platform's backend, served over GraphQL and the legacy REST paths."""

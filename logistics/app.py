@@ -1,0 +1,94 @@
+"""``create_app(settings)``: the platform's services, both edges, health and readiness."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from logistics.auth import TokenVerifier
+from logistics.config import Settings
+from logistics.db import Database
+from logistics.limits import BodySizeLimit
+from logistics.pubsub import PubSub
+from logistics.resolvers.context import Platform
+from logistics.rest_compat import drivers, handlers, jobs, media, orders, quotes
+from logistics.storage import Storage
+
+REST_PREFIX = "/client/logistics"
+log = logging.getLogger("logistics")
+
+
+def build_platform(settings: Settings) -> Platform:
+    settings.check_production()
+    return Platform(
+        settings=settings,
+        db=Database(settings.database_url, pool_size=settings.database_pool_size),
+        storage=Storage(settings.storage_dir, settings.max_upload_mb * 1024 * 1024),
+        verifier=TokenVerifier(settings),
+        pubsub=PubSub(settings.broadcast_url),
+    )
+
+
+def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FastAPI:
+    settings = settings or (platform.settings if platform else Settings())
+    platform = platform or build_platform(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await platform.pubsub.connect()
+        try:
+            yield
+        finally:
+            await platform.pubsub.disconnect()
+            await platform.db.dispose()
+
+    app = FastAPI(
+        title="Logistics",
+        version="1.0.0",
+        summary="Delivery platform: quotes, orders, dispatch, tracking, proof of delivery, payouts.",
+        description=(
+            "The legacy REST paths under `/client/logistics`. The same operations, and live "
+            "subscriptions, are served over GraphQL at `/graphql`. Every path needs "
+            "`Authorization: Bearer <JWT>`. Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+    handlers.install(app)
+    for module in (drivers, quotes, orders, jobs, media):
+        app.include_router(module.router, prefix=REST_PREFIX)
+
+    from logistics.schema import graphql_router
+
+    app.include_router(graphql_router(platform), prefix="/graphql", include_in_schema=False)
+
+    @app.get("/healthz", tags=["operations"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="The database (and broker) answer")
+    async def readyz() -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            async with platform.db.session(write=False) as session:
+                await session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception:  # any failure means not ready; the reason goes to the log
+            log.exception("readiness: database")
+            checks["database"] = "unavailable"
+        if not platform.settings.broadcast_url.startswith("memory"):
+            checks["broker"] = "ok" if platform.pubsub.connected else "unavailable"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503)
+
+    app.add_middleware(
+        BodySizeLimit,
+        json_limit=settings.max_json_body_kb * 1024,
+        upload_limit=settings.max_upload_mb * 1024 * 1024,
+    )
+    return app

@@ -1,0 +1,86 @@
+"""``logistics serve | migrate | token``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from logistics.config import Settings
+
+ROOT = Path(__file__).resolve().parent
+
+
+def alembic_config(database_url: str) -> object:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", database_url)
+    return config
+
+
+def migrate(settings: Settings) -> None:
+    """Bring the database schema to the latest revision."""
+    from alembic import command
+
+    command.upgrade(alembic_config(settings.database_url), "head")  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="logistics", description="The delivery platform's server.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="migrate the database and serve both edges")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    sub.add_parser("migrate", help="apply database migrations")
+    token = sub.add_parser("token", help="print a development JWT signed with the configured secret")
+    token.add_argument("--sub", required=True)
+    token.add_argument("--name")
+    token.add_argument("--phone")
+    token.add_argument("--role", action="append", default=[], choices=["merchant", "ops"])
+    token.add_argument("--hours", type=float, default=12)
+    args = parser.parse_args(argv)
+
+    settings = Settings()
+    if args.command == "migrate":
+        migrate(settings)
+        return 0
+    if args.command == "token":
+        from datetime import timedelta
+
+        from logistics.auth import mint_token
+
+        if not any(alg.startswith("HS") for alg in settings.jwt_algorithms):
+            print("token: minting needs an HS* algorithm and LOGISTICS_JWT_SECRET", file=sys.stderr)
+            return 2
+        print(
+            mint_token(
+                settings,
+                args.sub,
+                name=args.name,
+                phone=args.phone,
+                roles=args.role,
+                ttl=timedelta(hours=args.hours),
+                algorithm=next(alg for alg in settings.jwt_algorithms if alg.startswith("HS")),
+            )
+        )
+        return 0
+    import uvicorn
+
+    settings.check_production()
+    migrate(settings)
+    uvicorn.run(
+        "logistics.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,182 @@
+"""Settings from the environment (``LOGISTICS_`` prefix) and the region tables.
+
+A region is the unit of pricing and policy: its currency, service area, prices per vehicle
+type, cancellation fee and proof-of-delivery rule. The built-in default is Berlin; more
+regions come from a JSON file (``LOGISTICS_REGIONS_FILE``) holding a list of regions.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Published so that a development token can be minted without configuration; refused in
+# production, where a leaked well-known secret would let anyone sign tokens.
+DEV_JWT_SECRET = "logistics-development-secret-do-not-use-in-production"  # noqa: S105
+
+
+class VehicleType(StrEnum):
+    BICYCLE = "bicycle"
+    MOTORBIKE = "motorbike"
+    CAR = "car"
+    VAN = "van"
+
+
+class ItemSize(StrEnum):
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
+    XLARGE = "xlarge"
+
+
+SIZE_RANK = {ItemSize.SMALL: 0, ItemSize.MEDIUM: 1, ItemSize.LARGE: 2, ItemSize.XLARGE: 3}
+VEHICLE_RANK = {
+    VehicleType.BICYCLE: 0,
+    VehicleType.MOTORBIKE: 1,
+    VehicleType.CAR: 2,
+    VehicleType.VAN: 3,
+}
+
+
+class VehiclePricing(BaseModel):
+    """What a vehicle can carry and what a trip in it costs, in the region's minor units."""
+
+    max_weight_kg: float
+    max_size: ItemSize
+    base_fare: int
+    per_km: int
+    per_minute: int
+    minimum_fare: int
+    avg_speed_kmh: float
+
+
+class Region(BaseModel):
+    id: str
+    name: str
+    country: str = Field(min_length=2, max_length=2)
+    currency: str = Field(min_length=3, max_length=3)
+    timezone: str
+    distance_unit: Literal["km", "mi"] = "km"
+    # GeoJSON Polygon coordinates: a list of rings of [lng, lat]; the first ring is the boundary.
+    service_area: list[list[tuple[float, float]]]
+    postcode_pattern: str
+    proof_of_delivery: Literal["photo", "none"] = "photo"
+    vehicles: dict[VehicleType, VehiclePricing]
+    size_surcharge: dict[ItemSize, int] = Field(default_factory=dict)
+    service_fee: int = 0
+    # Basis points (1/100 of a percent) of the price before the service fee.
+    driver_share_bps: int = Field(default=8000, ge=0, le=10000)
+    cancellation_fee: int = 0
+    cancellation_driver_share_bps: int = Field(default=5000, ge=0, le=10000)
+    circuity_factor: float = 1.3
+    quote_ttl_s: int = 900
+    support_phone: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> Region:
+        ring = self.service_area[0] if self.service_area else []
+        if len(ring) < 4 or ring[0] != ring[-1]:
+            raise ValueError("service_area must be a closed GeoJSON ring of at least 4 points")
+        return self
+
+
+def _load_builtin_regions() -> list[Region]:
+    text = resources.files("logistics.regions").joinpath("berlin.json").read_text()
+    return [Region.model_validate(json.loads(text))]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOGISTICS_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./logistics.db"
+    database_pool_size: int = 10
+    broadcast_url: str = "memory://"
+
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_algorithms: list[str] = ["HS256"]
+    jwt_public_key: str | None = None
+    jwks_url: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_leeway_s: int = 30
+
+    storage_dir: Path = Path("./storage")
+    max_upload_mb: int = 10
+    max_json_body_kb: int = 1024
+    driver_auto_approve: bool = False
+    offer_ttl_s: int = 30
+    location_stale_after_s: int = 120
+    regions_file: Path | None = None
+    rate_limit_per_min: int = 0
+    public_base_url: str = ""
+
+    graphql_max_depth: int = 12
+    graphql_max_aliases: int = 30
+    graphql_max_tokens: int = 2000
+
+    stripe_secret_key: str | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    paypal_client_id: str | None = None
+    paypal_client_secret: str | None = None
+    paypal_environment: Literal["sandbox", "live"] = "sandbox"
+
+    @field_validator("jwt_algorithms", mode="before")
+    @classmethod
+    def _split_algorithms(cls, value: object) -> object:
+        if isinstance(value, str) and not value.startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _no_none_algorithm(cls, value: list[str]) -> list[str]:
+        allowed = {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384"}
+        bad = [alg for alg in value if alg not in allowed]
+        if bad or not value:
+            raise ValueError(f"unsupported JWT algorithms: {bad or value}")
+        return value
+
+    def check_production(self) -> None:
+        """Refuse to start a production deployment on the published development secret."""
+        if self.env != "production":
+            return
+        uses_hmac = any(alg.startswith("HS") for alg in self.jwt_algorithms)
+        if uses_hmac and (self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32):
+            raise RuntimeError(
+                "LOGISTICS_JWT_SECRET must be set to a secret of at least 32 characters "
+                "in production; the development secret is refused"
+            )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def regions(self) -> list[Region]:
+        regions = _load_builtin_regions()
+        if self.regions_file is not None:
+            data = json.loads(Path(self.regions_file).read_text())
+            loaded = [Region.model_validate(item) for item in data]
+            # Regions from the file come first: the first region is the default.
+            known = {region.id for region in loaded}
+            regions = loaded + [region for region in regions if region.id not in known]
+        return regions
+
+    @property
+    def default_region(self) -> Region:
+        return self.regions[0]
+
+    def region(self, region_id: str) -> Region:
+        for region in self.regions:
+            if region.id == region_id:
+                return region
+        return self.default_region

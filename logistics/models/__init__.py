@@ -1,0 +1,21 @@
+"""Tables, one module per aggregate. Importing this package registers them all."""
+
+from logistics.models.driver import Driver
+from logistics.models.idempotency import IdempotencyKey
+from logistics.models.job import Job, JobEvent, JobRejection, LocationPoint
+from logistics.models.media import JobImage, Upload
+from logistics.models.money import LedgerEntry
+from logistics.models.quote import Quote
+
+__all__ = [
+    "Driver",
+    "IdempotencyKey",
+    "Job",
+    "JobEvent",
+    "JobImage",
+    "JobRejection",
+    "LedgerEntry",
+    "LocationPoint",
+    "Quote",
+    "Upload",
+]

@@ -1,0 +1,44 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON
+from sqlmodel import Field, SQLModel
+
+from logistics.models.base import UTCDateTime, new_id, utcnow
+
+
+class Driver(SQLModel, table=True):
+    """A customer who registered to deliver; its live position is kept on the row."""
+
+    __tablename__ = "drivers"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=26)
+    user_id: str = Field(unique=True, index=True, max_length=255)
+    status: str = Field(default="pending_review", max_length=20, index=True)
+    name: str = Field(max_length=200)
+    phone: str = Field(max_length=40)
+    vehicle_type: str = Field(max_length=20)
+    vehicle: dict[str, Any] = Field(sa_type=JSON)
+    licence: dict[str, Any] = Field(sa_type=JSON)
+    insurance: dict[str, Any] = Field(sa_type=JSON)
+    online: bool = Field(default=False)
+    online_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lat: float | None = None
+    lng: float | None = None
+    # H3 cell at resolution 9 (about 0.1 km^2): dispatch looks drivers up by cell.
+    h3_cell: str | None = Field(default=None, max_length=16, index=True)
+    accuracy_m: float | None = None
+    heading_deg: float | None = None
+    speed_mps: float | None = None
+    location_recorded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    rating_sum: int = 0
+    rating_count: int = 0
+    completed_jobs: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def rating(self) -> float | None:
+        if not self.rating_count:
+            return None
+        return round(self.rating_sum / self.rating_count, 2)

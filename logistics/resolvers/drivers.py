@@ -1,0 +1,124 @@
+"""Becoming a driver, the profile, presence (online and position), and approval by ops."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from logistics.auth import driver_of, require_driver, require_role
+from logistics.errors import DomainError, ErrorCode, not_found
+from logistics.geo import cell_of
+from logistics.models import Driver, Upload
+from logistics.resolvers.context import Ctx
+from logistics.resolvers.pagination import keyset_page
+from logistics.resolvers.views import driver_view
+from logistics.shapes.common import LocationReport
+from logistics.shapes.drivers import (
+    AvailabilityIn,
+    AvailabilityView,
+    DriverPage,
+    DriverView,
+    RegisterIn,
+)
+
+
+async def register_driver(ctx: Ctx, data: RegisterIn) -> DriverView:
+    if await driver_of(ctx.session, ctx.principal) is not None:
+        raise DomainError(ErrorCode.VALIDATION_FAILED, "already registered as a driver")
+    today = ctx.now().date()
+    fields: dict[str, str] = {}
+    if data.licence.expires_on < today:
+        fields["licence.expires_on"] = "expired"
+    if data.insurance.expires_on < today:
+        fields["insurance.expires_on"] = "expired"
+    for name, upload_id in (
+        ("licence", data.licence.upload_id),
+        ("insurance", data.insurance.upload_id),
+    ):
+        upload = (
+            await ctx.session.execute(select(Upload).where(Upload.id == upload_id))
+        ).scalar_one_or_none()  # type: ignore[arg-type]
+        if upload is None or upload.owner_id != ctx.principal.sub:
+            fields[f"{name}.upload_id"] = "not an upload of yours"
+    if fields:
+        raise DomainError(ErrorCode.VALIDATION_FAILED, "the documents are not acceptable", {"fields": fields})
+    now = ctx.now()
+    driver = Driver(
+        user_id=ctx.principal.sub,
+        status="approved" if ctx.settings.driver_auto_approve else "pending_review",
+        name=data.name,
+        phone=data.phone,
+        vehicle_type=data.vehicle.type.value,
+        vehicle=data.vehicle.model_dump(mode="json"),
+        licence=data.licence.model_dump(mode="json"),
+        insurance=data.insurance.model_dump(mode="json"),
+        created_at=now,
+        updated_at=now,
+    )
+    ctx.session.add(driver)
+    await ctx.session.flush()
+    return driver_view(driver)
+
+
+async def me(ctx: Ctx) -> DriverView:
+    driver = await driver_of(ctx.session, ctx.principal)
+    if driver is None:
+        raise not_found("driver profile")
+    return driver_view(driver)
+
+
+async def set_availability(ctx: Ctx, data: AvailabilityIn) -> AvailabilityView:
+    driver = await require_driver(ctx.session, ctx.principal, lock=True)
+    if driver.online != data.online:
+        driver.online = data.online
+        driver.online_since = ctx.now() if data.online else None
+        driver.updated_at = ctx.now()
+        ctx.session.add(driver)
+        await ctx.session.flush()
+    return AvailabilityView(online=driver.online, since=driver.online_since)
+
+
+def apply_position(driver: Driver, report: LocationReport, ctx: Ctx) -> bool:
+    """Move the driver to ``report`` unless a newer position is already stored (replays from a
+    device that was offline arrive late and out of order)."""
+    recorded_at = report.recorded_at or ctx.now()
+    if driver.location_recorded_at is not None and recorded_at <= driver.location_recorded_at:
+        return False
+    driver.lat, driver.lng = report.lat, report.lng
+    driver.h3_cell = cell_of(report.lat, report.lng)
+    driver.accuracy_m, driver.heading_deg, driver.speed_mps = (
+        report.accuracy_m,
+        report.heading_deg,
+        report.speed_mps,
+    )
+    driver.location_recorded_at = recorded_at
+    driver.updated_at = ctx.now()
+    return True
+
+
+async def update_location(ctx: Ctx, report: LocationReport) -> None:
+    driver = await require_driver(ctx.session, ctx.principal, lock=True)
+    if apply_position(driver, report, ctx):
+        ctx.session.add(driver)
+        await ctx.session.flush()
+
+
+async def pending_drivers(ctx: Ctx, *, limit: int = 20, cursor: str | None = None) -> DriverPage:
+    require_role(ctx.principal, "ops")
+    query = select(Driver).where(Driver.status == "pending_review")  # type: ignore[arg-type]
+    drivers, next_cursor = await keyset_page(
+        ctx.session, query, Driver.id, limit=limit, cursor=cursor, newest_first=False
+    )
+    return DriverPage(items=[driver_view(d) for d in drivers], next_cursor=next_cursor)
+
+
+async def approve_driver(ctx: Ctx, driver_id: str) -> DriverView:
+    require_role(ctx.principal, "ops")
+    driver = (await ctx.session.execute(select(Driver).where(Driver.id == driver_id))).scalar_one_or_none()  # type: ignore[arg-type]
+    if driver is None:
+        raise not_found("driver")
+    if driver.status != "approved":
+        driver.status = "approved"
+        driver.updated_at = ctx.now()
+        ctx.session.add(driver)
+        await ctx.session.flush()
+    return driver_view(driver)

@@ -1,0 +1,46 @@
+"""``init``: what the app needs at start: who the caller is, payment options, the region."""
+
+from __future__ import annotations
+
+from logistics.auth import driver_of
+from logistics.pricing import region_for
+from logistics.resolvers.context import Ctx
+from logistics.resolvers.orders import AVAILABLE_METHODS
+from logistics.resolvers.views import driver_view, money
+from logistics.shapes.drivers import (
+    InitPayment,
+    InitUser,
+    InitView,
+    RegionView,
+    ServiceArea,
+    VehicleTypeView,
+)
+
+
+async def init(ctx: Ctx) -> InitView:
+    driver = await driver_of(ctx.session, ctx.principal)
+    region = ctx.settings.default_region
+    if driver is not None and driver.lat is not None and driver.lng is not None:
+        region = region_for(ctx.settings.regions, driver.lat, driver.lng) or region
+    return InitView(
+        user=InitUser(id=ctx.principal.sub, name=ctx.principal.name or (driver.name if driver else None)),
+        is_driver=driver is not None,
+        driver=driver_view(driver) if driver else None,
+        payment=InitPayment(methods=list(AVAILABLE_METHODS), currency=region.currency),
+        region=RegionView(
+            id=region.id,
+            name=region.name,
+            country=region.country,
+            currency=region.currency,
+            timezone=region.timezone,
+            distance_unit=region.distance_unit,
+            vehicle_types=[
+                VehicleTypeView(type=vtype, max_weight_kg=spec.max_weight_kg, max_size=spec.max_size)
+                for vtype, spec in region.vehicles.items()
+            ],
+            proof_of_delivery=region.proof_of_delivery,
+            service_area=ServiceArea(coordinates=[[list(p) for p in ring] for ring in region.service_area]),
+            cancellation_fee=money(region.cancellation_fee, region.currency),
+            support_phone=region.support_phone,
+        ),
+    )

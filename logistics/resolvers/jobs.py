@@ -1,0 +1,242 @@
+"""The driver's side of jobs: the open feed, own jobs, accept, reject, custom jobs."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from logistics.auth import ACTIVE_STATUSES, job_access, require_driver
+from logistics.errors import DomainError, ErrorCode, validation_failed
+from logistics.geo import bounding_box, haversine_m
+from logistics.models import Driver, Job, JobRejection
+from logistics.pricing import driver_can_take
+from logistics.resolvers import idempotency
+from logistics.resolvers.context import Ctx
+from logistics.resolvers.lifecycle import append_event, invalid_transition, record_transition
+from logistics.resolvers.orders import new_job
+from logistics.resolvers.pagination import keyset_page, offset_page
+from logistics.resolvers.views import job_view, job_views
+from logistics.shapes.jobs import (
+    CreatedBy,
+    CreateJobIn,
+    JobListFilter,
+    JobPage,
+    JobView,
+    RejectIn,
+    RejectResult,
+)
+
+DEFAULT_FEED_RADIUS_M = 10_000
+MAX_FEED_RADIUS_M = 50_000
+# The feed is a browse list: beyond this many nearby open jobs, nearer ones matter most.
+FEED_SCAN_LIMIT = 500
+
+
+async def available_jobs(
+    ctx: Ctx,
+    *,
+    lat: float | None = None,
+    lng: float | None = None,
+    radius_m: int | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> JobPage:
+    """Open jobs near the driver (default: its last reported position), nearest first."""
+    driver = await require_driver(ctx.session, ctx.principal)
+    if (lat is None) != (lng is None):
+        raise validation_failed(
+            "give both lat and lng, or neither", lat="paired with lng", lng="paired with lat"
+        )
+    if lat is None or lng is None:
+        if driver.lat is None or driver.lng is None:
+            raise validation_failed(
+                "no location reported yet: pass lat and lng", lat="required", lng="required"
+            )
+        lat, lng = driver.lat, driver.lng
+    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+        raise validation_failed("coordinates out of range", lat="-90..90", lng="-180..180")
+    radius = radius_m if radius_m is not None else DEFAULT_FEED_RADIUS_M
+    if not 1 <= radius <= MAX_FEED_RADIUS_M:
+        raise validation_failed(
+            f"radius_m must be 1 to {MAX_FEED_RADIUS_M}", radius_m=f"1..{MAX_FEED_RADIUS_M}"
+        )
+    min_lat, max_lat, min_lng, max_lng = bounding_box(lat, lng, radius)
+    rejected = select(JobRejection.job_id).where(JobRejection.driver_id == driver.id)  # type: ignore[arg-type]
+    query = (
+        select(Job)
+        .where(
+            Job.status == "searching",  # type: ignore[arg-type]
+            Job.driver_id.is_(None),  # type: ignore[union-attr]
+            Job.pickup_lat.between(min_lat, max_lat),  # type: ignore[attr-defined]
+            Job.pickup_lng.between(min_lng, max_lng),  # type: ignore[attr-defined]
+            Job.id.not_in(rejected),  # type: ignore[attr-defined]
+        )
+        .limit(FEED_SCAN_LIMIT)
+    )
+    candidates = (await ctx.session.execute(query)).scalars().all()
+    distances = {job.id: haversine_m(lat, lng, job.pickup_lat, job.pickup_lng) for job in candidates}
+    nearby = sorted(
+        (
+            job
+            for job in candidates
+            if distances[job.id] <= radius and driver_can_take(driver.vehicle_type, job.vehicle_type)
+        ),
+        key=lambda job: (distances[job.id], job.id),
+    )
+    page, next_cursor = offset_page(nearby, limit=limit, cursor=cursor)
+    views = await job_views(
+        ctx.session,
+        page,
+        settings=ctx.settings,
+        now=ctx.now(),
+        viewer="feed",
+        feed_distances=distances,
+    )
+    return JobPage(items=views, next_cursor=next_cursor)
+
+
+async def list_jobs(
+    ctx: Ctx,
+    *,
+    status: JobListFilter = JobListFilter.ACTIVE,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> JobPage:
+    """The driver's own jobs, newest first."""
+    driver = await require_driver(ctx.session, ctx.principal)
+    query = select(Job).where(Job.driver_id == driver.id)  # type: ignore[arg-type]
+    if status is JobListFilter.ACTIVE:
+        query = query.where(Job.status.in_(ACTIVE_STATUSES))  # type: ignore[attr-defined]
+    elif status is JobListFilter.COMPLETED:
+        query = query.where(Job.status == "completed")  # type: ignore[arg-type]
+    jobs, next_cursor = await keyset_page(ctx.session, query, Job.id, limit=limit, cursor=cursor)
+    views = await job_views(ctx.session, jobs, settings=ctx.settings, now=ctx.now(), viewer="driver")
+    return JobPage(items=views, next_cursor=next_cursor)
+
+
+async def get_job(ctx: Ctx, job_id: str) -> JobView:
+    """A job the caller ordered, drives, or may take from the feed."""
+    access = await job_access(ctx.session, ctx.principal, job_id, allow_feed=True)
+    viewer = access.role
+    if viewer == "feed" and not driver_can_take(access.driver.vehicle_type, access.job.vehicle_type):  # type: ignore[union-attr]
+        raise DomainError(ErrorCode.NOT_FOUND, "job not found")
+    return await job_view(ctx.session, access.job, settings=ctx.settings, now=ctx.now(), viewer=viewer)
+
+
+async def create_job(ctx: Ctx, data: CreateJobIn, *, idempotency_key: str | None = None) -> JobView:
+    """A job priced like a quote: a merchant's for a customer, a driver's own custom delivery,
+    or a customer's booked without a stored quote. Cash and invoice skip payment."""
+    principal = ctx.principal
+    if (
+        data.customer_id is not None
+        and data.customer_id != principal.sub
+        and not principal.has_role("merchant")
+    ):
+        raise DomainError(ErrorCode.FORBIDDEN, "only merchants may create jobs for other customers")
+    if data.payment_method.value not in ("cash", "invoice"):
+        raise validation_failed("jobs are paid in cash or by invoice", payment_method="cash or invoice")
+    if data.payment_method.value == "invoice" and not principal.has_role("merchant"):
+        raise validation_failed("invoice is for merchants", payment_method="cash for customers")
+    driver = await _approved_driver_or_none(ctx)
+    if principal.has_role("merchant"):
+        created_by = CreatedBy.MERCHANT
+    elif driver is not None:
+        created_by = CreatedBy.DRIVER
+    else:
+        created_by = CreatedBy.CUSTOMER
+
+    async def create() -> tuple[str, JobView]:
+        job = await new_job(
+            ctx,
+            customer_id=data.customer_id or principal.sub,
+            created_by=created_by.value,
+            pickup=data.pickup.model_dump(mode="json"),
+            dropoff=data.dropoff.model_dump(mode="json"),
+            items=[item.model_dump(mode="json") for item in data.items],
+            vehicle_type=data.vehicle_type,
+            payment_method=data.payment_method.value,
+            scheduled_at=data.scheduled_at,
+            notes=data.notes,
+            quote=None,
+        )
+        # A driver offering to take a custom delivery takes it at once.
+        if driver is not None and created_by is CreatedBy.DRIVER:
+            if not driver_can_take(driver.vehicle_type, job.vehicle_type):
+                raise validation_failed("your vehicle cannot carry these items", vehicle_type="too small")
+            job.driver_id = driver.id
+            job.accepted_at = ctx.now()
+            await record_transition(ctx, job, "accepted", actor_role="driver")
+        return job.id, await job_view(
+            ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="customer"
+        )
+
+    async def replay(job_id: str) -> JobView:
+        return await get_job(ctx, job_id)
+
+    return await idempotency.once(
+        ctx,
+        scope="jobs.create",
+        key=idempotency_key,
+        payload=data.model_dump(mode="json"),
+        create=create,
+        replay=replay,
+    )
+
+
+async def _approved_driver_or_none(ctx: Ctx) -> Driver | None:
+    try:
+        return await require_driver(ctx.session, ctx.principal)
+    except DomainError:
+        return None
+
+
+async def accept_job(ctx: Ctx, job_id: str) -> JobView:
+    """Take a job from the feed. One conditional UPDATE decides among racing drivers."""
+    driver = await require_driver(ctx.session, ctx.principal)
+    access = await job_access(ctx.session, ctx.principal, job_id, allow_feed=True)
+    job = access.job
+    if job.driver_id == driver.id:
+        if job.status == "accepted":
+            return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="driver")
+        raise invalid_transition(job, "accepted")
+    if access.role != "feed":
+        # The caller's own order, or ops: not a job this driver can take.
+        if job.status == "searching":
+            raise DomainError(ErrorCode.FORBIDDEN, "you cannot accept your own order")
+        raise invalid_transition(job, "accepted")
+    if not driver_can_take(driver.vehicle_type, job.vehicle_type):
+        raise DomainError(
+            ErrorCode.FORBIDDEN, f"a {driver.vehicle_type} cannot take a {job.vehicle_type} job"
+        )
+    now = ctx.now()
+    result = await ctx.session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "searching", Job.driver_id.is_(None))  # type: ignore[arg-type,union-attr]
+        .values(status="accepted", driver_id=driver.id, accepted_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(ErrorCode.OFFER_TAKEN, "another driver has taken this job")
+    await ctx.session.refresh(job)
+    await append_event(ctx, job, "searching", actor_role="driver")
+    return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="driver")
+
+
+async def reject_job(ctx: Ctx, job_id: str, data: RejectIn) -> RejectResult:
+    """Pass on a job: it leaves this driver's feed; dispatch moves on to the next driver."""
+    driver = await require_driver(ctx.session, ctx.principal)
+    access = await job_access(ctx.session, ctx.principal, job_id, allow_feed=True)
+    if access.role != "feed":
+        raise (
+            invalid_transition(access.job, "rejected")
+            if access.role == "driver"
+            else DomainError(ErrorCode.NOT_FOUND, "job not found")
+        )
+    existing = await ctx.session.execute(
+        select(JobRejection).where(JobRejection.job_id == job_id, JobRejection.driver_id == driver.id)  # type: ignore[arg-type]
+    )
+    if existing.scalar_one_or_none() is None:
+        ctx.session.add(
+            JobRejection(job_id=job_id, driver_id=driver.id, reason=data.reason.value, at=ctx.now())
+        )
+        await ctx.session.flush()
+    return RejectResult(job_id=job_id, rejected=True, reason=data.reason)

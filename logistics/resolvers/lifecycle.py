@@ -1,0 +1,186 @@
+"""The job state machine (API.md, "The job and its lifecycle") and the driver's steps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from logistics import ledger
+from logistics.auth import driver_job, require_driver
+from logistics.errors import DomainError, ErrorCode
+from logistics.models import Job, JobEvent, JobImage
+from logistics.pubsub import FEED_CHANNEL, job_channel
+from logistics.resolvers.context import Ctx
+from logistics.resolvers.views import job_view
+from logistics.shapes.common import Point
+from logistics.shapes.jobs import JobView, TransitionIn
+
+NEXT: dict[str, tuple[str, ...]] = {
+    "awaiting_payment": ("searching", "cancelled"),
+    "searching": ("accepted", "cancelled"),
+    "accepted": ("pickup_started", "cancelled"),
+    "pickup_started": ("pickup_arrived", "cancelled"),
+    "pickup_arrived": ("pickup_completed", "cancelled"),
+    "pickup_completed": ("dropoff_started",),
+    "dropoff_started": ("dropoff_arrived",),
+    "dropoff_arrived": ("dropoff_completed",),
+    "dropoff_completed": ("completed",),
+    "completed": (),
+    "cancelled": (),
+}
+
+# The driver's steps, by their REST path segment.
+DRIVER_STEPS: dict[str, str] = {
+    "start-pickup": "pickup_started",
+    "arrive-pickup": "pickup_arrived",
+    "complete-pickup": "pickup_completed",
+    "start-dropoff": "dropoff_started",
+    "arrive-dropoff": "dropoff_arrived",
+    "complete-dropoff": "dropoff_completed",
+    "complete": "completed",
+}
+
+
+def invalid_transition(job: Job, target: str) -> DomainError:
+    return DomainError(
+        ErrorCode.INVALID_TRANSITION,
+        f"a job that is {job.status} cannot become {target}",
+        {"status": job.status, "allowed": list(NEXT[job.status])},
+    )
+
+
+def must_move(job: Job, target: str) -> bool:
+    """True when the job should move to ``target``; False when it is already there (a retried
+    request, answered without change); ``INVALID_TRANSITION`` for any other step."""
+    if job.status == target:
+        return False
+    if target not in NEXT[job.status]:
+        raise invalid_transition(job, target)
+    return True
+
+
+async def record_transition(
+    ctx: Ctx,
+    job: Job,
+    status: str,
+    *,
+    actor_role: str,
+    point: Point | None = None,
+    recorded_at: datetime | None = None,
+    note: str | None = None,
+) -> None:
+    """Move the job and append its timeline row; the job's subscribers hear of it on commit."""
+    previous = job.status
+    job.status = status
+    await append_event(
+        ctx, job, previous, actor_role=actor_role, point=point, recorded_at=recorded_at, note=note
+    )
+
+
+async def append_event(
+    ctx: Ctx,
+    job: Job,
+    previous: str | None,
+    *,
+    actor_role: str,
+    point: Point | None = None,
+    recorded_at: datetime | None = None,
+    note: str | None = None,
+) -> None:
+    """The timeline row for a status the job has just taken (``job.status``)."""
+    now = ctx.now()
+    status = job.status
+    seq_query = select(func.coalesce(func.max(JobEvent.seq), 0)).where(JobEvent.job_id == job.id)  # type: ignore[arg-type]
+    seq = int((await ctx.session.execute(seq_query)).scalar_one()) + 1
+    job.updated_at = now
+    ctx.session.add(
+        JobEvent(
+            job_id=job.id,
+            seq=seq,
+            status=status,
+            at=now,
+            recorded_at=recorded_at,
+            lat=point.lat if point else None,
+            lng=point.lng if point else None,
+            actor_role=actor_role,
+            actor_id=ctx.principal.sub if actor_role != "system" else "system",
+            note=note,
+        )
+    )
+    ctx.session.add(job)
+    await ctx.session.flush()
+    announce_status(ctx, job, previous)
+
+
+def announce_status(ctx: Ctx, job: Job, previous: str | None) -> None:
+    event: dict[str, Any] = {
+        "type": "job_updated",
+        "job_id": job.id,
+        "status": job.status,
+        "previous": previous,
+    }
+    ctx.publish(job_channel(job.id), event)
+    if job.status == "searching" or previous == "searching":
+        entered = job.status == "searching"
+        ctx.publish(
+            FEED_CHANNEL,
+            {
+                "type": "feed_entered" if entered else "feed_left",
+                "job_id": job.id,
+                "lat": job.pickup_lat,
+                "lng": job.pickup_lng,
+                "vehicle_type": job.vehicle_type,
+            },
+        )
+
+
+async def _has_dropoff_proof(ctx: Ctx, job: Job) -> bool:
+    query = select(JobImage.id).where(JobImage.job_id == job.id, JobImage.kind == "dropoff").limit(1)  # type: ignore[arg-type]
+    return (await ctx.session.execute(query)).first() is not None
+
+
+async def advance_job(ctx: Ctx, job_id: str, step: str, data: TransitionIn) -> JobView:
+    """One of the seven driver steps, by the assigned driver only."""
+    target = DRIVER_STEPS[step]
+    driver = await require_driver(ctx.session, ctx.principal)
+    job = await driver_job(ctx.session, driver, job_id, lock=True)
+    if must_move(job, target):
+        if data.point is None and target != "completed":
+            raise DomainError(
+                ErrorCode.VALIDATION_FAILED,
+                "a point is required for this step",
+                {"fields": {"point": "required"}},
+            )
+        region = ctx.settings.region(job.region_id)
+        if target == "dropoff_completed" and region.proof_of_delivery == "photo":
+            if not await _has_dropoff_proof(ctx, job):
+                raise DomainError(
+                    ErrorCode.PROOF_REQUIRED, "add a dropoff photo before completing the dropoff"
+                )
+        await record_transition(
+            ctx,
+            job,
+            target,
+            actor_role="driver",
+            point=data.point,
+            recorded_at=data.recorded_at,
+            note=data.note,
+        )
+        if target == "completed":
+            await _settle_completed_job(ctx, job, driver_id=driver.id)
+            driver.completed_jobs += 1
+            ctx.session.add(driver)
+    return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="driver")
+
+
+async def _settle_completed_job(ctx: Ctx, job: Job, *, driver_id: str) -> None:
+    job.completed_at = ctx.now()
+    await ledger.post(
+        ctx.session,
+        type="earning",
+        currency=job.currency,
+        job_id=job.id,
+        legs=ledger.split_job_price(job.price, job.driver_earnings, driver_id, job.customer_id),
+    )

@@ -1,0 +1,280 @@
+"""The customer's side: book from a quote, list, track, change and cancel orders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from logistics import ledger
+from logistics.auth import customer_job
+from logistics.config import VehicleType
+from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
+from logistics.models import Driver, Job, Quote
+from logistics.pricing import price_trip
+from logistics.resolvers import idempotency
+from logistics.resolvers.context import Ctx
+from logistics.resolvers.lifecycle import NEXT, invalid_transition, must_move, record_transition
+from logistics.resolvers.pagination import keyset_page
+from logistics.resolvers.views import driver_position, job_eta, job_view, job_views, timelines
+from logistics.shapes.common import Point, Vehicle
+from logistics.shapes.jobs import JobPage, JobStatus, JobView, TrackedDriver, TrackView
+from logistics.shapes.orders import CancelIn, OrderIn, OrderUpdateIn, StopUpdate
+
+# Payment methods that work today; card and PayPal need the payment gateways.
+AVAILABLE_METHODS = ("cash",)
+FREE_CANCEL = ("awaiting_payment", "searching")
+
+
+async def new_job(
+    ctx: Ctx,
+    *,
+    customer_id: str,
+    created_by: str,
+    pickup: dict[str, Any],
+    dropoff: dict[str, Any],
+    items: list[dict[str, Any]],
+    vehicle_type: VehicleType | None,
+    payment_method: str,
+    scheduled_at: datetime | None,
+    notes: str | None,
+    quote: Quote | None,
+) -> Job:
+    """A new job in its first status, priced by its quote or, without one, like a quote."""
+    if quote is not None:
+        region_id, vtype, currency = quote.region_id, quote.vehicle_type, quote.currency
+        price, breakdown, earnings = quote.price, quote.breakdown, quote.driver_earnings
+        distance, duration = quote.distance_m, quote.duration_s
+    else:
+        trip = price_trip(
+            ctx.settings.regions,
+            (pickup["point"]["lat"], pickup["point"]["lng"]),
+            (dropoff["point"]["lat"], dropoff["point"]["lng"]),
+            items,
+            vehicle_type,
+        )
+        region_id, vtype, currency = trip.region.id, trip.vehicle_type.value, trip.region.currency
+        price, breakdown, earnings = trip.price, trip.breakdown, trip.driver_earnings
+        distance, duration = trip.distance_m, trip.duration_s
+    now = ctx.now()
+    # Cash and invoice are settled outside the platform's checkout: dispatch starts at once.
+    first = "searching" if payment_method in ("cash", "invoice") else "awaiting_payment"
+    job = Job(
+        status=first,
+        region_id=region_id,
+        customer_id=customer_id,
+        customer_name=(ctx.principal.name or pickup["contact"]["name"])
+        if customer_id == ctx.principal.sub
+        else "",
+        customer_phone=(ctx.principal.phone or "") if customer_id == ctx.principal.sub else "",
+        created_by=created_by,
+        creator_id=ctx.principal.sub,
+        notes=notes,
+        pickup=pickup,
+        dropoff=dropoff,
+        pickup_lat=pickup["point"]["lat"],
+        pickup_lng=pickup["point"]["lng"],
+        items=items,
+        vehicle_type=vtype,
+        currency=currency,
+        price=price,
+        breakdown=breakdown,
+        driver_earnings=earnings,
+        distance_m=distance,
+        duration_s=duration,
+        payment_method=payment_method,
+        payment_status="unpaid",
+        quote_id=quote.id if quote else None,
+        scheduled_at=scheduled_at,
+        created_at=now,
+        updated_at=now,
+    )
+    ctx.session.add(job)
+    await ctx.session.flush()
+    actor = "merchant" if created_by == "merchant" else "customer"
+    await record_transition(ctx, job, first, actor_role=actor, point=None)
+    return job
+
+
+def _merge_stop(stop: dict[str, Any], change: StopUpdate | None, name: str) -> dict[str, Any]:
+    if change is None:
+        return stop
+    if change.address is not None or change.point is not None:
+        raise DomainError(
+            ErrorCode.VALIDATION_FAILED,
+            "a new address needs a new quote",
+            {"fields": {f"{name}.address": "cannot change; request a new quote"}},
+        )
+    merged = dict(stop)
+    if change.contact is not None:
+        merged["contact"] = change.contact.model_dump(mode="json")
+    if change.instructions is not None:
+        merged["instructions"] = change.instructions
+    return merged
+
+
+async def create_order(ctx: Ctx, data: OrderIn, *, idempotency_key: str | None = None) -> JobView:
+    if data.payment_method.value not in AVAILABLE_METHODS:
+        raise validation_failed(
+            f"{data.payment_method.value} payments are not available; pay with cash",
+            payment_method=f"one of {', '.join(AVAILABLE_METHODS)}",
+        )
+
+    async def create() -> tuple[str, JobView]:
+        quote = (
+            await ctx.session.execute(select(Quote).where(Quote.id == data.quote_id))
+        ).scalar_one_or_none()  # type: ignore[arg-type]
+        if quote is None or quote.customer_id != ctx.principal.sub:
+            raise not_found("quote")
+        now = ctx.now()
+        # One conditional write claims the quote, so two racing bookings cannot both use it.
+        claimed = await ctx.session.execute(
+            update(Quote)
+            .where(Quote.id == quote.id, Quote.used_at.is_(None), Quote.expires_at > now)  # type: ignore[arg-type,union-attr,operator]
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            used = quote.used_at is not None or quote.expires_at > now
+            raise DomainError(
+                ErrorCode.QUOTE_EXPIRED,
+                "this quote was already used" if used else "this quote has expired",
+            )
+        job = await new_job(
+            ctx,
+            customer_id=ctx.principal.sub,
+            created_by="customer",
+            pickup=_merge_stop(quote.pickup, data.pickup, "pickup"),
+            dropoff=_merge_stop(quote.dropoff, data.dropoff, "dropoff"),
+            items=quote.items,
+            vehicle_type=None,
+            payment_method=data.payment_method.value,
+            scheduled_at=quote.scheduled_at,
+            notes=data.notes,
+            quote=quote,
+        )
+        return job.id, await job_view(ctx.session, job, settings=ctx.settings, now=now, viewer="customer")
+
+    async def replay(job_id: str) -> JobView:
+        return await get_order(ctx, job_id)
+
+    return await idempotency.once(
+        ctx,
+        scope="orders.create",
+        key=idempotency_key,
+        payload=data.model_dump(mode="json"),
+        create=create,
+        replay=replay,
+    )
+
+
+async def get_order(ctx: Ctx, job_id: str) -> JobView:
+    job = await customer_job(ctx.session, ctx.principal, job_id)
+    return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="customer")
+
+
+async def list_orders(
+    ctx: Ctx, *, status: JobStatus | None = None, limit: int = 20, cursor: str | None = None
+) -> JobPage:
+    query = select(Job).where(Job.customer_id == ctx.principal.sub)  # type: ignore[arg-type]
+    if status is not None:
+        query = query.where(Job.status == status.value)  # type: ignore[arg-type]
+    jobs, next_cursor = await keyset_page(ctx.session, query, Job.id, limit=limit, cursor=cursor)
+    views = await job_views(ctx.session, jobs, settings=ctx.settings, now=ctx.now(), viewer="customer")
+    return JobPage(items=views, next_cursor=next_cursor)
+
+
+async def track_order(ctx: Ctx, job_id: str) -> TrackView:
+    job = await customer_job(ctx.session, ctx.principal, job_id)
+    now = ctx.now()
+    driver = None
+    if job.driver_id is not None:
+        driver = (await ctx.session.execute(select(Driver).where(Driver.id == job.driver_id))).scalar_one()  # type: ignore[arg-type]
+    tracked = None
+    if driver is not None:
+        point = (
+            Point(lat=driver.lat, lng=driver.lng)
+            if driver.lat is not None and driver.lng is not None
+            else None
+        )
+        tracked = TrackedDriver(
+            name=driver.name,
+            vehicle=Vehicle.model_validate(driver.vehicle),
+            rating=driver.rating,
+            point=point,
+            recorded_at=driver.location_recorded_at,
+            stale=driver_position(driver, ctx.settings, now) is None,
+        )
+    timeline = (await timelines(ctx.session, [job.id])).get(job.id, [])
+    return TrackView(
+        job_id=job.id,
+        status=JobStatus(job.status),
+        eta=job_eta(job, ctx.settings.region(job.region_id), driver, ctx.settings, now),
+        driver=tracked,
+        timeline=timeline,
+    )
+
+
+async def cancel_order(ctx: Ctx, job_id: str, data: CancelIn) -> JobView:
+    """Free while nobody has accepted; after that the region's fee, shared with the driver."""
+    job = await customer_job(ctx.session, ctx.principal, job_id, lock=True)
+    if must_move(job, "cancelled"):
+        region = ctx.settings.region(job.region_id)
+        fee = 0 if job.status in FREE_CANCEL else min(region.cancellation_fee, job.price)
+        paid = job.payment_status == "paid"
+        refund = job.price - fee if paid else 0
+        if fee and job.driver_id:
+            driver_share = fee * region.cancellation_driver_share_bps // 10_000
+            await ledger.post(
+                ctx.session,
+                type="cancellation_fee",
+                currency=job.currency,
+                job_id=job.id,
+                legs=ledger.split_job_price(fee, driver_share, job.driver_id, job.customer_id),
+            )
+        job.cancellation = {
+            "by": "customer",
+            "reason": data.reason,
+            "fee": {"amount": fee, "currency": job.currency},
+            "refund": {"amount": refund, "currency": job.currency},
+        }
+        await record_transition(ctx, job, "cancelled", actor_role="customer", note=data.reason)
+    return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="customer")
+
+
+async def update_order(ctx: Ctx, job_id: str, data: OrderUpdateIn) -> JobView:
+    job = await customer_job(ctx.session, ctx.principal, job_id, lock=True)
+    if not NEXT[job.status]:
+        raise invalid_transition(job, job.status)
+    pickup_done = job.status not in (
+        "awaiting_payment",
+        "searching",
+        "accepted",
+        "pickup_started",
+        "pickup_arrived",
+    )
+    if data.pickup is not None and pickup_done:
+        raise DomainError(
+            ErrorCode.INVALID_TRANSITION,
+            "the pickup is done; its details can no longer change",
+            {"status": job.status, "allowed": list(NEXT[job.status])},
+        )
+    job.pickup = _merge_stop(job.pickup, data.pickup, "pickup")
+    job.dropoff = _merge_stop(job.dropoff, data.dropoff, "dropoff")
+    if data.notes is not None:
+        job.notes = data.notes
+    if data.scheduled_at is not None:
+        if job.status not in ("awaiting_payment", "searching"):
+            raise DomainError(
+                ErrorCode.INVALID_TRANSITION,
+                "a driver is already on the way; the time can no longer change",
+                {"status": job.status, "allowed": list(NEXT[job.status])},
+            )
+        if data.scheduled_at < ctx.now():
+            raise validation_failed("scheduled_at is in the past", scheduled_at="in the past")
+        job.scheduled_at = data.scheduled_at
+    job.updated_at = ctx.now()
+    ctx.session.add(job)
+    await ctx.session.flush()
+    return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="customer")

@@ -1,0 +1,63 @@
+"""The driver's GPS trail while a job is active."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from logistics.auth import driver_job, is_active, require_driver
+from logistics.errors import DomainError, ErrorCode
+from logistics.models import LocationPoint
+from logistics.pubsub import location_channel
+from logistics.resolvers.context import Ctx
+from logistics.resolvers.drivers import apply_position
+from logistics.resolvers.views import job_eta
+from logistics.shapes.common import LocationReport
+from logistics.shapes.jobs import TrackingResult
+
+
+async def report_tracking(ctx: Ctx, job_id: str, points: list[LocationReport]) -> TrackingResult:
+    """Store points (a batch is replayed in device-time order) and move the driver."""
+    driver = await require_driver(ctx.session, ctx.principal, lock=True)
+    job = await driver_job(ctx.session, driver, job_id)
+    if not is_active(job):
+        raise DomainError(ErrorCode.JOB_NOT_ACTIVE, "tracking is accepted only while the job is active")
+    now = ctx.now()
+
+    def device_time(report: LocationReport) -> datetime:
+        return report.recorded_at or now
+
+    for report in sorted(points, key=device_time):
+        ctx.session.add(
+            LocationPoint(
+                job_id=job.id,
+                driver_id=driver.id,
+                lat=report.lat,
+                lng=report.lng,
+                accuracy_m=report.accuracy_m,
+                heading_deg=report.heading_deg,
+                speed_mps=report.speed_mps,
+                recorded_at=device_time(report),
+                received_at=now,
+            )
+        )
+        apply_position(driver, report, ctx)
+    ctx.session.add(driver)
+    await ctx.session.flush()
+    eta = job_eta(job, ctx.settings.region(job.region_id), driver, ctx.settings, now)
+    if driver.lat is not None and driver.lng is not None:
+        ctx.publish(
+            location_channel(job.id),
+            {
+                "type": "driver_location",
+                "job_id": job.id,
+                "lat": driver.lat,
+                "lng": driver.lng,
+                "heading_deg": driver.heading_deg,
+                "speed_mps": driver.speed_mps,
+                "recorded_at": driver.location_recorded_at.isoformat()
+                if driver.location_recorded_at
+                else None,
+                "eta_seconds": eta.seconds if eta else None,
+            },
+        )
+    return TrackingResult(accepted=len(points), eta=eta)

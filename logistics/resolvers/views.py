@@ -1,0 +1,229 @@
+"""Tables -> the API's shapes, with the visibility rules applied once for both edges.
+
+Lists are built in batches (one query for all timelines, one for all drivers), which is the
+resolver-level DataLoader: a page of 100 jobs costs three queries, not three hundred.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from logistics.config import Region, Settings
+from logistics.geo import estimate_eta
+from logistics.models import Driver, Job, JobEvent, JobImage, Quote, Upload
+from logistics.shapes.common import Eta, Money, Point, StopView, Vehicle
+from logistics.shapes.drivers import DriverView
+from logistics.shapes.jobs import (
+    Cancellation,
+    DriverSummary,
+    JobView,
+    PaymentInfo,
+    TimelineEntry,
+)
+from logistics.shapes.media import ImageView, UploadView
+from logistics.shapes.quotes import QuoteView
+
+PICKED_UP = {"pickup_completed", "dropoff_started", "dropoff_arrived", "dropoff_completed"}
+ETA_STATUSES = {"searching", "accepted", "pickup_started", "pickup_arrived"} | PICKED_UP
+
+
+def money(amount: int, currency: str) -> Money:
+    return Money(amount=amount, currency=currency)
+
+
+def driver_view(driver: Driver) -> DriverView:
+    return DriverView.model_validate(
+        {
+            "id": driver.id,
+            "status": driver.status,
+            "name": driver.name,
+            "phone": driver.phone,
+            "vehicle": driver.vehicle,
+            "online": driver.online,
+            "rating": driver.rating,
+            "completed_jobs": driver.completed_jobs,
+            "created_at": driver.created_at,
+        }
+    )
+
+
+def driver_position(driver: Driver | None, settings: Settings, now: datetime) -> tuple[float, float] | None:
+    """The driver's last position, or None when unknown or older than the stale limit."""
+    if driver is None or driver.lat is None or driver.lng is None or driver.location_recorded_at is None:
+        return None
+    if now - driver.location_recorded_at > timedelta(seconds=settings.location_stale_after_s):
+        return None
+    return driver.lat, driver.lng
+
+
+def job_eta(job: Job, region: Region, driver: Driver | None, settings: Settings, now: datetime) -> Eta | None:
+    if job.status not in ETA_STATUSES:
+        return None
+    pickup_at, dropoff_at, seconds = estimate_eta(
+        region,
+        job.vehicle_type,
+        now=now,
+        pickup=(job.pickup["point"]["lat"], job.pickup["point"]["lng"]),
+        dropoff=(job.dropoff["point"]["lat"], job.dropoff["point"]["lng"]),
+        driver=driver_position(driver, settings, now),
+        picked_up=job.status in PICKED_UP,
+    )
+    return Eta(pickup_at=pickup_at, dropoff_at=dropoff_at, seconds=seconds)
+
+
+def timeline_entry(event: JobEvent) -> TimelineEntry:
+    point = Point(lat=event.lat, lng=event.lng) if event.lat is not None and event.lng is not None else None
+    return TimelineEntry.model_validate(
+        {
+            "status": event.status,
+            "at": event.at,
+            "recorded_at": event.recorded_at,
+            "point": point,
+            "actor": event.actor_role,
+            "note": event.note,
+        }
+    )
+
+
+async def timelines(session: AsyncSession, job_ids: list[str]) -> dict[str, list[TimelineEntry]]:
+    by_job: dict[str, list[TimelineEntry]] = defaultdict(list)
+    if not job_ids:
+        return by_job
+    query = select(JobEvent).where(JobEvent.job_id.in_(job_ids)).order_by(JobEvent.job_id, JobEvent.seq)  # type: ignore[attr-defined]
+    for event in (await session.execute(query)).scalars():
+        by_job[event.job_id].append(timeline_entry(event))
+    return by_job
+
+
+async def drivers_by_id(session: AsyncSession, ids: set[str]) -> dict[str, Driver]:
+    if not ids:
+        return {}
+    query = select(Driver).where(Driver.id.in_(ids))  # type: ignore[attr-defined]
+    return {driver.id: driver for driver in (await session.execute(query)).scalars()}
+
+
+def _stop(stop: dict[str, object], show_contact: bool) -> StopView:
+    view = StopView.model_validate(stop)
+    if not show_contact:
+        view.contact = None
+    return view
+
+
+async def job_views(
+    session: AsyncSession,
+    jobs: list[Job],
+    *,
+    settings: Settings,
+    now: datetime,
+    viewer: str,
+    feed_distances: dict[str, float] | None = None,
+) -> list[JobView]:
+    """``viewer`` is the caller's relation to the jobs: customer, driver, feed or ops.
+
+    A driver browsing the feed sees where and what, not who: stop contacts appear once the
+    job is assigned to that driver.
+    """
+    events = await timelines(session, [job.id for job in jobs])
+    drivers = await drivers_by_id(session, {job.driver_id for job in jobs if job.driver_id})
+    views = []
+    for job in jobs:
+        driver = drivers.get(job.driver_id) if job.driver_id else None
+        region = settings.region(job.region_id)
+        cancellation = None
+        if job.cancellation:
+            cancellation = Cancellation.model_validate(job.cancellation)
+        distance = job.distance_m
+        if feed_distances is not None and job.id in feed_distances:
+            distance = round(feed_distances[job.id])
+        views.append(
+            JobView(
+                id=job.id,
+                status=job.status,  # type: ignore[arg-type]
+                customer_id=job.customer_id,
+                driver_id=job.driver_id,
+                created_by=job.created_by,  # type: ignore[arg-type]
+                notes=job.notes,
+                pickup=_stop(job.pickup, viewer != "feed"),
+                dropoff=_stop(job.dropoff, viewer != "feed"),
+                items=job.items,  # type: ignore[arg-type]
+                vehicle_type=job.vehicle_type,  # type: ignore[arg-type]
+                price=money(job.price, job.currency),
+                breakdown=job.breakdown,  # type: ignore[arg-type]
+                driver_earnings=money(job.driver_earnings, job.currency),
+                payment=PaymentInfo.model_validate(
+                    {"method": job.payment_method, "status": job.payment_status}
+                ),
+                scheduled_at=job.scheduled_at,
+                created_at=job.created_at,
+                updated_at=job.updated_at,
+                timeline=events.get(job.id, []),
+                cancellation=cancellation,
+                driver=DriverSummary(
+                    id=driver.id,
+                    name=driver.name,
+                    vehicle=Vehicle.model_validate(driver.vehicle),
+                    rating=driver.rating,
+                )
+                if driver
+                else None,
+                distance_m=distance,
+                eta=job_eta(job, region, driver, settings, now),
+            )
+        )
+    return views
+
+
+async def job_view(
+    session: AsyncSession, job: Job, *, settings: Settings, now: datetime, viewer: str
+) -> JobView:
+    return (await job_views(session, [job], settings=settings, now=now, viewer=viewer))[0]
+
+
+def quote_view(quote: Quote) -> QuoteView:
+    return QuoteView.model_validate(
+        {
+            "id": quote.id,
+            "price": money(quote.price, quote.currency),
+            "breakdown": quote.breakdown,
+            "driver_earnings": money(quote.driver_earnings, quote.currency),
+            "distance_m": quote.distance_m,
+            "duration_s": quote.duration_s,
+            "vehicle_type": quote.vehicle_type,
+            "expires_at": quote.expires_at,
+            "validated": quote.validated,
+            "checks": quote.checks,
+        }
+    )
+
+
+def upload_url(upload: Upload) -> str:
+    return f"/client/logistics/uploads/{upload.id}/content"
+
+
+def upload_view(upload: Upload) -> UploadView:
+    return UploadView(
+        id=upload.id,
+        url=upload_url(upload),
+        content_type=upload.content_type,
+        size=upload.size,
+        sha256=upload.sha256,
+    )
+
+
+def image_view(image: JobImage, upload: Upload) -> ImageView:
+    return ImageView.model_validate(
+        {
+            "id": image.id,
+            "kind": image.kind,
+            "url": upload_url(upload),
+            "content_type": upload.content_type,
+            "size": upload.size,
+            "sha256": upload.sha256,
+            "uploaded_by": image.uploaded_by,
+            "created_at": image.created_at,
+        }
+    )

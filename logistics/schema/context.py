@@ -1,0 +1,63 @@
+"""The GraphQL request context: the caller and the request's unit of work, opened lazily.
+
+Resolvers of one operation share one session. graphql-core runs a query's root fields
+concurrently, and a session allows one statement at a time, so each root resolver holds the
+context's lock while it works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any, TypeVar
+
+from strawberry.fastapi import BaseContext
+from strawberry.types import Info
+
+from logistics.db import UnitOfWork
+from logistics.resolvers.context import Ctx, Platform
+
+T = TypeVar("T")
+
+
+class GraphQLContext(BaseContext):
+    def __init__(self, platform: Platform, authorization: str | None, idempotency_key: str | None) -> None:
+        super().__init__()
+        self.platform = platform
+        self.authorization = authorization
+        self.idempotency_key = idempotency_key
+        self.write = True
+        self.lock = asyncio.Lock()
+        self._stack = AsyncExitStack()
+        self._ctx: Ctx | None = None
+
+    async def resolver_ctx(self) -> Ctx:
+        if self._ctx is None:
+            principal = self.platform.verifier.principal(self.authorization)
+            session = await self._stack.enter_async_context(self.platform.db.session(write=self.write))
+            self._ctx = Ctx(uow=UnitOfWork(session), principal=principal, platform=self.platform)
+        return self._ctx
+
+    async def finish(self, *, commit: bool) -> None:
+        """Commit (or roll back) what the operation did; publish its events after a commit."""
+        ctx, self._ctx = self._ctx, None
+        try:
+            if ctx is not None:
+                if commit:
+                    await ctx.session.commit()
+                else:
+                    await ctx.session.rollback()
+        finally:
+            await self._stack.aclose()
+        if ctx is not None and commit:
+            for callback in ctx.uow.callbacks:
+                await callback()
+
+
+async def call(info: Info[GraphQLContext, Any], resolver: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    """Run a resolver with the request's ``Ctx``: the one way GraphQL fields reach the domain."""
+    context = info.context
+    async with context.lock:
+        ctx = await context.resolver_ctx()
+        return await resolver(ctx, *args, **kwargs)

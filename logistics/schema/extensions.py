@@ -1,0 +1,149 @@
+"""The GraphQL edge's transaction, error rendering and complexity limits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+)
+from pydantic import ValidationError
+from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from logistics.errors import DomainError, ErrorCode, pydantic_fields
+
+log = logging.getLogger("logistics")
+TOO_COMPLEX = ErrorCode.QUERY_TOO_COMPLEX.value
+
+
+class UnitOfWorkExtension(SchemaExtension):
+    """One transaction per operation: committed if no field failed, else rolled back."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        context = self.execution_context.context
+        yield
+        if context is None or not hasattr(context, "finish"):
+            return
+        result = self.execution_context.result
+        failed = bool(getattr(result, "errors", None))
+        await context.finish(commit=not failed)
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context.context
+        if context is not None and hasattr(context, "write"):
+            # Known only once the document is parsed: queries read, mutations write.
+            context.write = self.execution_context.operation_type is OperationType.MUTATION
+        yield
+
+
+def _coded(error: GraphQLError, code: str, message: str, details: dict[str, Any] | None = None) -> GraphQLError:
+    extensions: dict[str, Any] = {"code": code}
+    if details:
+        extensions["details"] = details
+    return GraphQLError(
+        message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path, extensions=extensions
+    )
+
+
+def render_error(error: GraphQLError) -> GraphQLError:
+    """Give every error an ``extensions.code``; mask anything unexpected."""
+    original = error.original_error
+    if isinstance(original, DomainError):
+        return _coded(error, original.code.value, original.message, original.details)
+    if isinstance(original, ValidationError):
+        return _coded(
+            error, "VALIDATION_FAILED", "the input is not valid", {"fields": pydantic_fields(original.errors())}
+        )
+    if original is None:
+        code = (error.extensions or {}).get("code")
+        if code == TOO_COMPLEX or "tokens" in error.message and "Parsing aborted" in error.message:
+            return _coded(error, TOO_COMPLEX, error.message)
+        # Parse and validation errors of the document itself: safe and useful to show.
+        return _coded(error, "VALIDATION_FAILED", error.message)
+    log.error("unexpected error in GraphQL resolver", exc_info=original)
+    return _coded(error, "INTERNAL", "an unexpected error occurred")
+
+
+class ErrorCodes(SchemaExtension):
+    def on_operation(self) -> Any:
+        yield
+        result = self.execution_context.result
+        if result is not None and getattr(result, "errors", None):
+            result.errors = [render_error(error) for error in result.errors]
+
+
+def complexity_rule(max_depth: int, max_aliases: int) -> type[ValidationRule]:
+    """Depth and alias limits over the whole document, introspection fields included."""
+
+    class ComplexityRule(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            document = context.document
+            fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+            for definition in document.definitions:
+                if not isinstance(definition, OperationDefinitionNode):
+                    continue
+                depth, aliases = _measure(definition.selection_set, fragments, frozenset())
+                if depth > max_depth:
+                    context.report_error(
+                        GraphQLError(
+                            f"the query is {depth} levels deep; at most {max_depth} are allowed",
+                            definition,
+                            extensions={"code": TOO_COMPLEX},
+                        )
+                    )
+                if aliases > max_aliases:
+                    context.report_error(
+                        GraphQLError(
+                            f"the query uses {aliases} aliases; at most {max_aliases} are allowed",
+                            definition,
+                            extensions={"code": TOO_COMPLEX},
+                        )
+                    )
+
+    return ComplexityRule
+
+
+def _measure(
+    selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode], seen: frozenset[str]
+) -> tuple[int, int]:
+    """(depth, alias count) of a selection set, following fragments once per path."""
+    if selection_set is None:
+        return 0, 0
+    depth, aliases = 0, 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            sub_depth, sub_aliases = _measure(selection.selection_set, fragments, seen)
+            # A leaf adds no depth. ``ofType`` neither: its chain ends with the type's few
+            # wrappers, so it cannot be used to build an expensive query, and counting it
+            # would refuse the standard introspection query that GraphiQL sends.
+            adds = 1 if selection.selection_set and selection.name.value != "ofType" else 0
+            depth = max(depth, adds + sub_depth)
+            aliases += sub_aliases + (1 if selection.alias else 0)
+        elif isinstance(selection, InlineFragmentNode):
+            sub_depth, sub_aliases = _measure(selection.selection_set, fragments, seen)
+            depth, aliases = max(depth, sub_depth), aliases + sub_aliases
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = fragments.get(name)
+            if fragment is None or name in seen:
+                continue  # unknown or cyclic fragments are reported by the standard rules
+            sub_depth, sub_aliases = _measure(fragment.selection_set, fragments, seen | {name})
+            depth, aliases = max(depth, sub_depth), aliases + sub_aliases
+    return depth, aliases
+
+
+def complexity_extensions(max_depth: int, max_aliases: int) -> list[Any]:
+    rule = complexity_rule(max_depth, max_aliases)
+    return [lambda: AddValidationRules([rule])]

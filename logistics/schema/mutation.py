@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.file_uploads import Upload
+from strawberry.types import Info
+
+from logistics.resolvers import drivers, jobs, lifecycle, media, orders, quotes, tracking
+from logistics.schema import inputs as i
+from logistics.schema import types as t
+from logistics.schema.context import GraphQLContext, call
+from logistics.shapes.drivers import AvailabilityIn
+from logistics.shapes.jobs import RejectIn, RejectReason, TrackingIn, TransitionIn
+from logistics.shapes.media import ImageKind
+from logistics.shapes.orders import CancelIn
+
+Ctx = Info[GraphQLContext, Any]
+
+
+async def _step(info: Ctx, step: str, job_id: str, data: i.TransitionInput | None) -> t.Job:
+    body = data.to_pydantic() if data is not None else TransitionIn()
+    return t.Job.from_pydantic(await call(info, lifecycle.advance_job, job_id, step, body))
+
+
+async def _read_upload(file: Upload, limit: int) -> bytes:
+    data = await file.read(limit + 1)  # type: ignore[attr-defined]
+    return data if isinstance(data, bytes) else bytes(data)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Become a driver (documents from POST /upload).")
+    async def register_driver(self, info: Ctx, input: i.RegisterDriverInput) -> t.Driver:
+        return t.Driver.from_pydantic(await call(info, drivers.register_driver, input.to_pydantic()))
+
+    @strawberry.mutation(description="A job priced like a quote (merchant, driver's own, or customer).")
+    async def create_job(self, info: Ctx, input: i.CreateJobInput) -> t.Job:
+        key = info.context.idempotency_key
+        return t.Job.from_pydantic(await call(info, jobs.create_job, input.to_pydantic(), idempotency_key=key))
+
+    @strawberry.mutation(description="Take a job; among racing drivers one wins, the others get OFFER_TAKEN.")
+    async def accept_job(self, info: Ctx, job_id: strawberry.ID) -> t.Job:
+        return t.Job.from_pydantic(await call(info, jobs.accept_job, str(job_id)))
+
+    @strawberry.mutation(description="Pass on a job.")
+    async def reject_job(
+        self, info: Ctx, job_id: strawberry.ID, reason: RejectReason = RejectReason.OTHER
+    ) -> t.RejectResult:
+        return t.RejectResult.from_pydantic(await call(info, jobs.reject_job, str(job_id), RejectIn(reason=reason)))
+
+    @strawberry.mutation
+    async def start_pickup(self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None) -> t.Job:
+        return await _step(info, "start-pickup", str(job_id), input)
+
+    @strawberry.mutation
+    async def arrive_pickup(self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None) -> t.Job:
+        return await _step(info, "arrive-pickup", str(job_id), input)
+
+    @strawberry.mutation
+    async def complete_pickup(self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None) -> t.Job:
+        return await _step(info, "complete-pickup", str(job_id), input)
+
+    @strawberry.mutation
+    async def start_dropoff(self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None) -> t.Job:
+        return await _step(info, "start-dropoff", str(job_id), input)
+
+    @strawberry.mutation
+    async def arrive_dropoff(self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None) -> t.Job:
+        return await _step(info, "arrive-dropoff", str(job_id), input)
+
+    @strawberry.mutation(description="Needs a dropoff photo where the region requires proof.")
+    async def complete_dropoff(
+        self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None
+    ) -> t.Job:
+        return await _step(info, "complete-dropoff", str(job_id), input)
+
+    @strawberry.mutation(description="Finish the job; the driver's earnings are credited.")
+    async def complete_job(self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None) -> t.Job:
+        return await _step(info, "complete", str(job_id), input)
+
+    @strawberry.mutation(description="GPS points of the assigned driver while the job is active (1 to 100).")
+    async def report_tracking(
+        self, info: Ctx, job_id: strawberry.ID, points: list[i.LocationReportInput]
+    ) -> t.TrackingResult:
+        body = TrackingIn(points=[point.to_pydantic() for point in points])
+        return t.TrackingResult.from_pydantic(await call(info, tracking.report_tracking, str(job_id), body.points))
+
+    @strawberry.mutation(description="Attach a photo: a multipart `file` or an `uploadId` from POST /upload.")
+    async def add_job_image(
+        self,
+        info: Ctx,
+        job_id: strawberry.ID,
+        kind: ImageKind,
+        upload_id: strawberry.ID | None = None,
+        file: Upload | None = None,
+    ) -> t.JobImage:
+        data = None
+        if file is not None:
+            data = await _read_upload(file, info.context.platform.storage.max_bytes)
+        image = await call(
+            info,
+            media.add_job_image,
+            str(job_id),
+            kind,
+            upload_id=str(upload_id) if upload_id is not None else None,
+            data=data,
+            idempotency_key=info.context.idempotency_key,
+        )
+        return t.JobImage.from_pydantic(image)
+
+    @strawberry.mutation(description="Price a trip.")
+    async def create_quote(self, info: Ctx, input: i.QuoteInput) -> t.Quote:
+        return t.Quote.from_pydantic(await call(info, quotes.create_quote, input.to_pydantic()))
+
+    @strawberry.mutation(description="Price a trip after the stricter address checks.")
+    async def create_validated_quote(self, info: Ctx, input: i.QuoteInput) -> t.Quote:
+        return t.Quote.from_pydantic(await call(info, quotes.create_quote, input.to_pydantic(), validated=True))
+
+    @strawberry.mutation(description="Book a delivery from a quote (honours the Idempotency-Key header).")
+    async def create_order(self, info: Ctx, input: i.OrderInput) -> t.Job:
+        key = info.context.idempotency_key
+        return t.Job.from_pydantic(await call(info, orders.create_order, input.to_pydantic(), idempotency_key=key))
+
+    @strawberry.mutation(description="Cancel an order: free while searching, a fee once accepted.")
+    async def cancel_order(self, info: Ctx, job_id: strawberry.ID, reason: str | None = None) -> t.Job:
+        return t.Job.from_pydantic(await call(info, orders.cancel_order, str(job_id), CancelIn(reason=reason)))
+
+    @strawberry.mutation(description="Change notes, time, contacts or instructions of an order.")
+    async def update_order(self, info: Ctx, job_id: strawberry.ID, input: i.OrderUpdateInput) -> t.Job:
+        return t.Job.from_pydantic(await call(info, orders.update_order, str(job_id), input.to_pydantic()))
+
+    @strawberry.mutation(description="Go online or offline (approved drivers).")
+    async def set_availability(self, info: Ctx, online: bool) -> t.Availability:
+        view = await call(info, drivers.set_availability, AvailabilityIn(online=online))
+        return t.Availability.from_pydantic(view)
+
+    @strawberry.mutation(description="Report the driver's position; older reports are ignored.")
+    async def update_location(self, info: Ctx, input: i.LocationReportInput) -> bool:
+        await call(info, drivers.update_location, input.to_pydantic())
+        return True
+
+    @strawberry.mutation(description="Approve a driver (ops role).")
+    async def approve_driver(self, info: Ctx, driver_id: strawberry.ID) -> t.Driver:
+        return t.Driver.from_pydantic(await call(info, drivers.approve_driver, str(driver_id)))

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from logistics.resolvers import drivers, init, jobs, media, orders
+from logistics.schema import types as t
+from logistics.schema.context import GraphQLContext, call
+from logistics.shapes.jobs import JobListFilter, JobStatus
+
+Ctx = Info[GraphQLContext, Any]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="What the app needs at start: the caller, payments, the region.")
+    async def init(self, info: Ctx) -> t.Init:
+        return t.Init.from_pydantic(await call(info, init.init))
+
+    @strawberry.field(description="The caller's driver profile (NOT_FOUND when not registered).")
+    async def me(self, info: Ctx) -> t.Driver:
+        return t.Driver.from_pydantic(await call(info, drivers.me))
+
+    @strawberry.field(description="Open jobs near the driver, nearest first.")
+    async def available_jobs(
+        self,
+        info: Ctx,
+        lat: float | None = None,
+        lng: float | None = None,
+        radius_m: int | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> t.JobPage:
+        page = await call(info, jobs.available_jobs, lat=lat, lng=lng, radius_m=radius_m, limit=limit, cursor=cursor)
+        return t.JobPage.from_pydantic(page)
+
+    @strawberry.field(description="The driver's own jobs, newest first.")
+    async def jobs(
+        self, info: Ctx, status: JobListFilter = JobListFilter.ACTIVE, limit: int = 20, cursor: str | None = None
+    ) -> t.JobPage:
+        return t.JobPage.from_pydantic(await call(info, jobs.list_jobs, status=status, limit=limit, cursor=cursor))
+
+    @strawberry.field(description="A job the caller drives, ordered, or may take from the feed.")
+    async def job(self, info: Ctx, id: strawberry.ID) -> t.Job:
+        return t.Job.from_pydantic(await call(info, jobs.get_job, str(id)))
+
+    @strawberry.field(description="The caller's orders, newest first.")
+    async def orders(
+        self, info: Ctx, status: JobStatus | None = None, limit: int = 20, cursor: str | None = None
+    ) -> t.JobPage:
+        return t.JobPage.from_pydantic(await call(info, orders.list_orders, status=status, limit=limit, cursor=cursor))
+
+    @strawberry.field(description="One of the caller's orders.")
+    async def order(self, info: Ctx, id: strawberry.ID) -> t.Job:
+        return t.Job.from_pydantic(await call(info, orders.get_order, str(id)))
+
+    @strawberry.field(description="Status, ETA, the driver's position and the timeline of an order.")
+    async def track_order(self, info: Ctx, job_id: strawberry.ID) -> t.OrderTracking:
+        return t.OrderTracking.from_pydantic(await call(info, orders.track_order, str(job_id)))
+
+    @strawberry.field(description="A job's photos, oldest first (participants only).")
+    async def job_images(
+        self, info: Ctx, job_id: strawberry.ID, limit: int = 20, cursor: str | None = None
+    ) -> t.JobImagePage:
+        page = await call(info, media.list_job_images, str(job_id), limit=limit, cursor=cursor)
+        return t.JobImagePage.from_pydantic(page)
+
+    @strawberry.field(description="Drivers waiting for review (ops role).")
+    async def pending_drivers(self, info: Ctx, limit: int = 20, cursor: str | None = None) -> t.DriverPage:
+        return t.DriverPage.from_pydantic(await call(info, drivers.pending_drivers, limit=limit, cursor=cursor))

@@ -1,0 +1,6 @@
+"""The API's shapes: request and response bodies as pydantic models.
+
+They are the contract of API.md, shared by both edges: REST validates and renders them
+directly, GraphQL builds its input and object types from them, and the resolvers take and
+return them. A field is described once, here.
+"""

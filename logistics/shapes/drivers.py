@@ -1,0 +1,113 @@
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from logistics.shapes.common import ItemSize, Money, Shape, Vehicle, VehicleType
+
+
+class DriverStatus(StrEnum):
+    PENDING_REVIEW = "pending_review"
+    APPROVED = "approved"
+    SUSPENDED = "suspended"
+
+
+class Licence(Shape):
+    number: str = Field(min_length=1, max_length=64)
+    expires_on: date
+    upload_id: str = Field(min_length=1, max_length=64)
+
+
+class Insurance(Shape):
+    provider: str = Field(min_length=1, max_length=120)
+    policy_number: str = Field(min_length=1, max_length=64)
+    expires_on: date
+    upload_id: str = Field(min_length=1, max_length=64)
+
+
+class RegisterIn(Shape):
+    name: str = Field(min_length=1, max_length=200)
+    phone: str = Field(pattern=r"^\+?[0-9 ()\-]{5,30}$")
+    vehicle: Vehicle
+    licence: Licence
+    insurance: Insurance
+
+
+class DriverView(Shape):
+    id: str
+    status: DriverStatus
+    name: str
+    phone: str
+    vehicle: Vehicle
+    online: bool
+    rating: float | None = None
+    completed_jobs: int
+    created_at: datetime
+
+
+class AvailabilityIn(Shape):
+    online: bool
+
+
+class AvailabilityView(Shape):
+    online: bool
+    since: datetime | None = None
+
+
+class InitUser(Shape):
+    id: str
+    name: str | None = None
+
+
+class StripeInit(Shape):
+    publishable_key: str
+
+
+class PaypalInit(Shape):
+    client_id: str
+    environment: str
+
+
+class InitPayment(Shape):
+    methods: list[str]
+    currency: str
+    stripe: StripeInit | None = None
+    paypal: PaypalInit | None = None
+
+
+class VehicleTypeView(Shape):
+    type: VehicleType
+    max_weight_kg: float
+    max_size: ItemSize
+
+
+class ServiceArea(Shape):
+    type: str = "Polygon"
+    coordinates: list[list[list[float]]]
+
+
+class RegionView(Shape):
+    id: str
+    name: str
+    country: str
+    currency: str
+    timezone: str
+    distance_unit: str
+    vehicle_types: list[VehicleTypeView]
+    proof_of_delivery: str
+    service_area: ServiceArea
+    cancellation_fee: Money
+    support_phone: str
+
+
+class InitView(Shape):
+    user: InitUser
+    is_driver: bool
+    driver: DriverView | None = None
+    payment: InitPayment
+    region: RegionView
+
+
+class DriverPage(Shape):
+    items: list[DriverView]
+    next_cursor: str | None = None

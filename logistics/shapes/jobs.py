@@ -1,0 +1,172 @@
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from logistics.shapes.common import (
+    BreakdownLine,
+    Eta,
+    Item,
+    LocationReport,
+    Money,
+    PaymentMethod,
+    PaymentStatus,
+    Point,
+    Shape,
+    Stop,
+    StopView,
+    Vehicle,
+    VehicleType,
+)
+
+
+class JobStatus(StrEnum):
+    AWAITING_PAYMENT = "awaiting_payment"
+    SEARCHING = "searching"
+    ACCEPTED = "accepted"
+    PICKUP_STARTED = "pickup_started"
+    PICKUP_ARRIVED = "pickup_arrived"
+    PICKUP_COMPLETED = "pickup_completed"
+    DROPOFF_STARTED = "dropoff_started"
+    DROPOFF_ARRIVED = "dropoff_arrived"
+    DROPOFF_COMPLETED = "dropoff_completed"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class CreatedBy(StrEnum):
+    CUSTOMER = "customer"
+    MERCHANT = "merchant"
+    DRIVER = "driver"
+
+
+class ActorRole(StrEnum):
+    CUSTOMER = "customer"
+    MERCHANT = "merchant"
+    DRIVER = "driver"
+    SYSTEM = "system"
+    OPS = "ops"
+
+
+class RejectReason(StrEnum):
+    TOO_FAR = "too_far"
+    VEHICLE_UNSUITABLE = "vehicle_unsuitable"
+    BUSY = "busy"
+    OTHER = "other"
+
+
+class JobListFilter(StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    ALL = "all"
+
+
+class TransitionIn(Shape):
+    point: Point | None = None
+    recorded_at: datetime | None = None
+    note: str | None = Field(default=None, max_length=500)
+
+
+class RejectIn(Shape):
+    reason: RejectReason = RejectReason.OTHER
+
+
+class RejectResult(Shape):
+    job_id: str
+    rejected: bool
+    reason: RejectReason
+
+
+class CreateJobIn(Shape):
+    pickup: Stop
+    dropoff: Stop
+    items: list[Item] = Field(min_length=1, max_length=50)
+    vehicle_type: VehicleType | None = None
+    customer_id: str | None = Field(default=None, min_length=1, max_length=255)
+    payment_method: PaymentMethod = PaymentMethod.CASH
+    scheduled_at: datetime | None = None
+    notes: str | None = Field(default=None, max_length=2000)
+
+
+class TimelineEntry(Shape):
+    status: JobStatus
+    at: datetime
+    recorded_at: datetime | None = None
+    point: Point | None = None
+    actor: ActorRole
+    note: str | None = None
+
+
+class Cancellation(Shape):
+    by: ActorRole
+    reason: str | None = None
+    fee: Money
+    refund: Money
+
+
+class PaymentInfo(Shape):
+    method: PaymentMethod
+    status: PaymentStatus
+
+
+class DriverSummary(Shape):
+    id: str
+    name: str
+    vehicle: Vehicle
+    rating: float | None = None
+
+
+class JobView(Shape):
+    id: str
+    status: JobStatus
+    customer_id: str
+    driver_id: str | None = None
+    created_by: CreatedBy
+    notes: str | None = None
+    pickup: StopView
+    dropoff: StopView
+    items: list[Item]
+    vehicle_type: VehicleType
+    price: Money
+    breakdown: list[BreakdownLine]
+    driver_earnings: Money
+    payment: PaymentInfo
+    scheduled_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    timeline: list[TimelineEntry]
+    cancellation: Cancellation | None = None
+    driver: DriverSummary | None = None
+    distance_m: int = Field(description="Trip length; in the feed, the distance to pickup.")
+    eta: Eta | None = None
+
+
+class JobPage(Shape):
+    items: list[JobView]
+    next_cursor: str | None = None
+
+
+class TrackingIn(Shape):
+    points: list[LocationReport] = Field(min_length=1, max_length=100)
+
+
+class TrackingResult(Shape):
+    accepted: int
+    eta: Eta | None = None
+
+
+class TrackedDriver(Shape):
+    name: str
+    vehicle: Vehicle
+    rating: float | None = None
+    point: Point | None = None
+    recorded_at: datetime | None = None
+    stale: bool
+
+
+class TrackView(Shape):
+    job_id: str
+    status: JobStatus
+    eta: Eta | None = None
+    driver: TrackedDriver | None = None
+    timeline: list[TimelineEntry]

@@ -1,0 +1,50 @@
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from logistics.shapes.common import Shape
+
+
+class UploadPurpose(StrEnum):
+    LICENCE = "licence"
+    INSURANCE = "insurance"
+    VEHICLE = "vehicle"
+    PROOF = "proof"
+    AVATAR = "avatar"
+
+
+class ImageKind(StrEnum):
+    PICKUP = "pickup"
+    DROPOFF = "dropoff"
+    DAMAGE = "damage"
+    OTHER = "other"
+
+
+class UploadView(Shape):
+    id: str
+    url: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+class ImageIn(Shape):
+    upload_id: str = Field(min_length=1, max_length=64)
+    kind: ImageKind
+
+
+class ImageView(Shape):
+    id: str
+    kind: ImageKind
+    url: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_by: str
+    created_at: datetime
+
+
+class ImagePage(Shape):
+    items: list[ImageView]
+    next_cursor: str | None = None

@@ -1,0 +1,32 @@
+from datetime import datetime
+
+from pydantic import Field
+
+from logistics.shapes.common import BreakdownLine, Item, Money, Shape, Stop, VehicleType
+
+
+class QuoteIn(Shape):
+    pickup: Stop
+    dropoff: Stop
+    items: list[Item] = Field(min_length=1, max_length=50)
+    vehicle_type: VehicleType | None = None
+    scheduled_at: datetime | None = None
+
+
+class AddressCheck(Shape):
+    field: str
+    ok: bool
+    message: str
+
+
+class QuoteView(Shape):
+    id: str
+    price: Money
+    breakdown: list[BreakdownLine]
+    driver_earnings: Money
+    distance_m: int
+    duration_s: int
+    vehicle_type: VehicleType
+    expires_at: datetime
+    validated: bool
+    checks: list[AddressCheck] | None = None

@@ -1,0 +1,105 @@
+"""The app on the database under test: SQLite by default, PostgreSQL (and Redis) when
+``LOGISTICS_TEST_DATABASE_URL`` / ``LOGISTICS_TEST_BROADCAST_URL`` are set. Each test gets a
+clean database."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import SQLModel
+
+import logistics.models  # noqa: F401
+from logistics.app import build_platform, create_app
+from logistics.config import Settings
+from logistics.resolvers.context import Platform
+from tests.factories import Api
+
+PG_URL = os.environ.get("LOGISTICS_TEST_DATABASE_URL")
+BROADCAST_URL = os.environ.get("LOGISTICS_TEST_BROADCAST_URL", "memory://")
+_pg_ready = False
+
+requires_postgres = pytest.mark.skipif(PG_URL is None, reason="needs LOGISTICS_TEST_DATABASE_URL (PostgreSQL)")
+
+
+class Clock:
+    """A clock the tests move by hand: no test sleeps to let time pass."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+async def reset_database(url: str) -> None:
+    global _pg_ready
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        if url.startswith("postgresql") and _pg_ready:
+            tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+            await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+        else:
+            await conn.run_sync(SQLModel.metadata.drop_all)
+            await conn.run_sync(SQLModel.metadata.create_all)
+            _pg_ready = url.startswith("postgresql")
+    await engine.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return PG_URL or f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        env="test",
+        database_url=database_url,
+        broadcast_url=BROADCAST_URL,
+        storage_dir=tmp_path / "storage",
+        driver_auto_approve=True,
+        max_upload_mb=1,
+        jwt_secret="test-secret-" + "x" * 32,
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def platform(settings: Settings, clock: Clock) -> AsyncIterator[Platform]:
+    await reset_database(settings.database_url)
+    platform = build_platform(settings)
+    platform.clock = clock
+    yield platform
+
+
+@pytest.fixture
+async def app(platform: Platform) -> AsyncIterator[object]:
+    app = create_app(platform=platform)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+@pytest.fixture
+def api(client: httpx.AsyncClient, settings: Settings) -> Api:
+    return Api(client, settings)
