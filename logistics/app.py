@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         description=(
             "The legacy REST paths under `/client/logistics`. The same operations, and live "
             "subscriptions, are served over GraphQL at `/graphql`. Every path needs "
-            "`Authorization: Bearer <JWT>`. Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."
+            '`Authorization: Bearer <JWT>`. Errors are `{"error": {"code", "message", "details"}}`.'
         ),
         lifespan=lifespan,
     )
@@ -84,7 +84,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         if not platform.settings.broadcast_url.startswith("memory"):
             checks["broker"] = "ok" if platform.pubsub.connected else "unavailable"
         ready = all(value == "ok" for value in checks.values())
-        return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+        )
 
     app.add_middleware(
         BodySizeLimit,

@@ -10,10 +10,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from logistics.config import Settings
 from logistics.errors import DomainError, ErrorCode, not_found
@@ -52,7 +54,7 @@ class TokenVerifier:
         self.algorithms = list(settings.jwt_algorithms)
         self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
 
-    def _key(self, token: str, algorithm: str) -> object:
+    def _key(self, token: str, algorithm: str) -> Any:
         if algorithm.startswith("HS"):
             return self.settings.jwt_secret
         if self._jwks is not None:
@@ -74,7 +76,7 @@ class TokenVerifier:
         try:
             return jwt.decode(
                 token,
-                self._key(token, algorithm),  # type: ignore[arg-type]
+                self._key(token, algorithm),
                 algorithms=[algorithm],
                 audience=self.settings.jwt_audience,
                 issuer=self.settings.jwt_issuer,
@@ -147,7 +149,7 @@ def mint_token(
 
 
 async def driver_of(session: AsyncSession, principal: Principal, *, lock: bool = False) -> Driver | None:
-    query = select(Driver).where(Driver.user_id == principal.sub)  # type: ignore[arg-type]
+    query = select(Driver).where(col(Driver.user_id) == principal.sub)
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
@@ -169,7 +171,7 @@ def require_role(principal: Principal, role: str) -> None:
 
 
 async def _job(session: AsyncSession, job_id: str, *, lock: bool) -> Job | None:
-    query = select(Job).where(Job.id == job_id)  # type: ignore[arg-type]
+    query = select(Job).where(col(Job.id) == job_id)
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()

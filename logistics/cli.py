@@ -6,14 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from alembic.config import Config
+
 from logistics.config import Settings
 
 ROOT = Path(__file__).resolve().parent
 
 
-def alembic_config(database_url: str) -> object:
-    from alembic.config import Config
-
+def alembic_config(database_url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(ROOT / "migrations"))
     config.set_main_option("sqlalchemy.url", database_url)
@@ -24,7 +24,7 @@ def migrate(settings: Settings) -> None:
     """Bring the database schema to the latest revision."""
     from alembic import command
 
-    command.upgrade(alembic_config(settings.database_url), "head")  # type: ignore[arg-type]
+    command.upgrade(alembic_config(settings.database_url), "head")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from logistics.models import LedgerEntry
 from logistics.models.base import new_id
@@ -50,10 +51,10 @@ async def post(
 
 
 async def balance(session: AsyncSession, account: str, owner_id: str, currency: str) -> int:
-    query = select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
-        LedgerEntry.account == account,  # type: ignore[arg-type]
-        LedgerEntry.owner_id == owner_id,  # type: ignore[arg-type]
-        LedgerEntry.currency == currency,  # type: ignore[arg-type]
+    query = select(func.coalesce(func.sum(col(LedgerEntry.amount)), 0)).where(
+        col(LedgerEntry.account) == account,
+        col(LedgerEntry.owner_id) == owner_id,
+        col(LedgerEntry.currency) == currency,
     )
     return int((await session.execute(query)).scalar_one())
 

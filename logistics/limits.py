@@ -23,7 +23,9 @@ class BodyTooLarge(Exception):
 
 
 def too_large_error(limit: int) -> DomainError:
-    return DomainError(ErrorCode.PAYLOAD_TOO_LARGE, f"the request body exceeds {limit} bytes", {"max_bytes": limit})
+    return DomainError(
+        ErrorCode.PAYLOAD_TOO_LARGE, f"the request body exceeds {limit} bytes", {"max_bytes": limit}
+    )
 
 
 class BodySizeLimit:
@@ -74,7 +76,10 @@ class BodySizeLimit:
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from logistics.auth import driver_of, require_driver, require_role
 from logistics.errors import DomainError, ErrorCode, not_found
@@ -35,8 +36,8 @@ async def register_driver(ctx: Ctx, data: RegisterIn) -> DriverView:
         ("insurance", data.insurance.upload_id),
     ):
         upload = (
-            await ctx.session.execute(select(Upload).where(Upload.id == upload_id))
-        ).scalar_one_or_none()  # type: ignore[arg-type]
+            await ctx.session.execute(select(Upload).where(col(Upload.id) == upload_id))
+        ).scalar_one_or_none()
         if upload is None or upload.owner_id != ctx.principal.sub:
             fields[f"{name}.upload_id"] = "not an upload of yours"
     if fields:
@@ -104,16 +105,18 @@ async def update_location(ctx: Ctx, report: LocationReport) -> None:
 
 async def pending_drivers(ctx: Ctx, *, limit: int = 20, cursor: str | None = None) -> DriverPage:
     require_role(ctx.principal, "ops")
-    query = select(Driver).where(Driver.status == "pending_review")  # type: ignore[arg-type]
+    query = select(Driver).where(col(Driver.status) == "pending_review")
     drivers, next_cursor = await keyset_page(
-        ctx.session, query, Driver.id, limit=limit, cursor=cursor, newest_first=False
+        ctx.session, query, col(Driver.id), limit=limit, cursor=cursor, newest_first=False
     )
     return DriverPage(items=[driver_view(d) for d in drivers], next_cursor=next_cursor)
 
 
 async def approve_driver(ctx: Ctx, driver_id: str) -> DriverView:
     require_role(ctx.principal, "ops")
-    driver = (await ctx.session.execute(select(Driver).where(Driver.id == driver_id))).scalar_one_or_none()  # type: ignore[arg-type]
+    driver = (
+        await ctx.session.execute(select(Driver).where(col(Driver.id) == driver_id))
+    ).scalar_one_or_none()
     if driver is None:
         raise not_found("driver")
     if driver.status != "approved":

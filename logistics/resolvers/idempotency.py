@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from logistics.errors import DomainError, ErrorCode
 from logistics.models import IdempotencyKey
@@ -31,9 +32,9 @@ def fingerprint(payload: Any) -> str:
 
 async def _find(ctx: Ctx, scope: str, key: str) -> IdempotencyKey | None:
     query = select(IdempotencyKey).where(
-        IdempotencyKey.user_id == ctx.principal.sub,  # type: ignore[arg-type]
-        IdempotencyKey.scope == scope,  # type: ignore[arg-type]
-        IdempotencyKey.key == key,  # type: ignore[arg-type]
+        col(IdempotencyKey.user_id) == ctx.principal.sub,
+        col(IdempotencyKey.scope) == scope,
+        col(IdempotencyKey.key) == key,
     )
     return (await ctx.session.execute(query)).scalar_one_or_none()
 

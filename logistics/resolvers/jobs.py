@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from logistics.auth import ACTIVE_STATUSES, job_access, require_driver
 from logistics.errors import DomainError, ErrorCode, validation_failed
@@ -60,15 +61,15 @@ async def available_jobs(
             f"radius_m must be 1 to {MAX_FEED_RADIUS_M}", radius_m=f"1..{MAX_FEED_RADIUS_M}"
         )
     min_lat, max_lat, min_lng, max_lng = bounding_box(lat, lng, radius)
-    rejected = select(JobRejection.job_id).where(JobRejection.driver_id == driver.id)  # type: ignore[arg-type]
+    rejected = select(col(JobRejection.job_id)).where(col(JobRejection.driver_id) == driver.id)
     query = (
         select(Job)
         .where(
-            Job.status == "searching",  # type: ignore[arg-type]
-            Job.driver_id.is_(None),  # type: ignore[union-attr]
-            Job.pickup_lat.between(min_lat, max_lat),  # type: ignore[attr-defined]
-            Job.pickup_lng.between(min_lng, max_lng),  # type: ignore[attr-defined]
-            Job.id.not_in(rejected),  # type: ignore[attr-defined]
+            col(Job.status) == "searching",
+            col(Job.driver_id).is_(None),
+            col(Job.pickup_lat).between(min_lat, max_lat),
+            col(Job.pickup_lng).between(min_lng, max_lng),
+            col(Job.id).not_in(rejected),
         )
         .limit(FEED_SCAN_LIMIT)
     )
@@ -103,12 +104,12 @@ async def list_jobs(
 ) -> JobPage:
     """The driver's own jobs, newest first."""
     driver = await require_driver(ctx.session, ctx.principal)
-    query = select(Job).where(Job.driver_id == driver.id)  # type: ignore[arg-type]
+    query = select(Job).where(col(Job.driver_id) == driver.id)
     if status is JobListFilter.ACTIVE:
-        query = query.where(Job.status.in_(ACTIVE_STATUSES))  # type: ignore[attr-defined]
+        query = query.where(col(Job.status).in_(ACTIVE_STATUSES))
     elif status is JobListFilter.COMPLETED:
-        query = query.where(Job.status == "completed")  # type: ignore[arg-type]
-    jobs, next_cursor = await keyset_page(ctx.session, query, Job.id, limit=limit, cursor=cursor)
+        query = query.where(col(Job.status) == "completed")
+    jobs, next_cursor = await keyset_page(ctx.session, query, col(Job.id), limit=limit, cursor=cursor)
     views = await job_views(ctx.session, jobs, settings=ctx.settings, now=ctx.now(), viewer="driver")
     return JobPage(items=views, next_cursor=next_cursor)
 
@@ -117,7 +118,11 @@ async def get_job(ctx: Ctx, job_id: str) -> JobView:
     """A job the caller ordered, drives, or may take from the feed."""
     access = await job_access(ctx.session, ctx.principal, job_id, allow_feed=True)
     viewer = access.role
-    if viewer == "feed" and not driver_can_take(access.driver.vehicle_type, access.job.vehicle_type):  # type: ignore[union-attr]
+    if (
+        access.driver is not None
+        and viewer == "feed"
+        and not driver_can_take(access.driver.vehicle_type, access.job.vehicle_type)
+    ):
         raise DomainError(ErrorCode.NOT_FOUND, "job not found")
     return await job_view(ctx.session, access.job, settings=ctx.settings, now=ctx.now(), viewer=viewer)
 
@@ -210,7 +215,7 @@ async def accept_job(ctx: Ctx, job_id: str) -> JobView:
     now = ctx.now()
     result = await ctx.session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == "searching", Job.driver_id.is_(None))  # type: ignore[arg-type,union-attr]
+        .where(col(Job.id) == job_id, col(Job.status) == "searching", col(Job.driver_id).is_(None))
         .values(status="accepted", driver_id=driver.id, accepted_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -232,7 +237,9 @@ async def reject_job(ctx: Ctx, job_id: str, data: RejectIn) -> RejectResult:
             else DomainError(ErrorCode.NOT_FOUND, "job not found")
         )
     existing = await ctx.session.execute(
-        select(JobRejection).where(JobRejection.job_id == job_id, JobRejection.driver_id == driver.id)  # type: ignore[arg-type]
+        select(JobRejection).where(
+            col(JobRejection.job_id) == job_id, col(JobRejection.driver_id) == driver.id
+        )
     )
     if existing.scalar_one_or_none() is None:
         ctx.session.add(

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from logistics import ledger
 from logistics.auth import driver_job, require_driver
@@ -92,7 +93,7 @@ async def append_event(
     """The timeline row for a status the job has just taken (``job.status``)."""
     now = ctx.now()
     status = job.status
-    seq_query = select(func.coalesce(func.max(JobEvent.seq), 0)).where(JobEvent.job_id == job.id)  # type: ignore[arg-type]
+    seq_query = select(func.coalesce(func.max(col(JobEvent.seq)), 0)).where(col(JobEvent.job_id) == job.id)
     seq = int((await ctx.session.execute(seq_query)).scalar_one()) + 1
     job.updated_at = now
     ctx.session.add(
@@ -137,7 +138,11 @@ def announce_status(ctx: Ctx, job: Job, previous: str | None) -> None:
 
 
 async def _has_dropoff_proof(ctx: Ctx, job: Job) -> bool:
-    query = select(JobImage.id).where(JobImage.job_id == job.id, JobImage.kind == "dropoff").limit(1)  # type: ignore[arg-type]
+    query = (
+        select(col(JobImage.id))
+        .where(col(JobImage.job_id) == job.id, col(JobImage.kind) == "dropoff")
+        .limit(1)
+    )
     return (await ctx.session.execute(query)).first() is not None
 
 
@@ -154,11 +159,9 @@ async def advance_job(ctx: Ctx, job_id: str, step: str, data: TransitionIn) -> J
                 {"fields": {"point": "required"}},
             )
         region = ctx.settings.region(job.region_id)
-        if target == "dropoff_completed" and region.proof_of_delivery == "photo":
-            if not await _has_dropoff_proof(ctx, job):
-                raise DomainError(
-                    ErrorCode.PROOF_REQUIRED, "add a dropoff photo before completing the dropoff"
-                )
+        needs_proof = target == "dropoff_completed" and region.proof_of_delivery == "photo"
+        if needs_proof and not await _has_dropoff_proof(ctx, job):
+            raise DomainError(ErrorCode.PROOF_REQUIRED, "add a dropoff photo before completing the dropoff")
         await record_transition(
             ctx,
             job,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from logistics.auth import is_active, participant_access
 from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
@@ -62,7 +63,9 @@ async def create_upload(
 
 
 async def _own_upload(ctx: Ctx, upload_id: str) -> Upload:
-    upload = (await ctx.session.execute(select(Upload).where(Upload.id == upload_id))).scalar_one_or_none()  # type: ignore[arg-type]
+    upload = (
+        await ctx.session.execute(select(Upload).where(col(Upload.id) == upload_id))
+    ).scalar_one_or_none()
     if upload is None or upload.owner_id != ctx.principal.sub:
         raise not_found("upload")
     return upload
@@ -116,8 +119,8 @@ async def add_job_image(
         row = (
             await ctx.session.execute(
                 select(JobImage, Upload)
-                .join(Upload, Upload.id == JobImage.upload_id)
-                .where(JobImage.id == image_id)  # type: ignore[arg-type]
+                .join(Upload, col(Upload.id) == col(JobImage.upload_id))
+                .where(col(JobImage.id) == image_id)
             )
         ).one()
         return image_view(row[0], row[1])
@@ -140,14 +143,14 @@ async def list_job_images(ctx: Ctx, job_id: str, *, limit: int = 20, cursor: str
     check_limit(limit)
     query = (
         select(JobImage, Upload)
-        .join(Upload, Upload.id == JobImage.upload_id)  # type: ignore[arg-type]
-        .where(JobImage.job_id == job_id)  # type: ignore[arg-type]
-        .order_by(JobImage.id)  # type: ignore[arg-type]
+        .join(Upload, col(Upload.id) == col(JobImage.upload_id))
+        .where(col(JobImage.job_id) == job_id)
+        .order_by(col(JobImage.id))
         .limit(limit + 1)
     )
     after = decode_cursor(cursor)
     if after is not None:
-        query = query.where(JobImage.id > after)  # type: ignore[arg-type]
+        query = query.where(col(JobImage.id) > after)
     rows = (await ctx.session.execute(query)).all()
     items = [image_view(image, upload) for image, upload in rows[:limit]]
     return ImagePage(items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit else None)
@@ -155,13 +158,17 @@ async def list_job_images(ctx: Ctx, job_id: str, *, limit: int = 20, cursor: str
 
 async def upload_content(ctx: Ctx, upload_id: str) -> FileContent:
     """The bytes of an upload, for its owner or for a participant of a job it illustrates."""
-    upload = (await ctx.session.execute(select(Upload).where(Upload.id == upload_id))).scalar_one_or_none()  # type: ignore[arg-type]
+    upload = (
+        await ctx.session.execute(select(Upload).where(col(Upload.id) == upload_id))
+    ).scalar_one_or_none()
     if upload is None:
         raise not_found("upload")
     if upload.owner_id != ctx.principal.sub:
         job_ids = (
             (
-                await ctx.session.execute(select(JobImage.job_id).where(JobImage.upload_id == upload_id))  # type: ignore[arg-type]
+                await ctx.session.execute(
+                    select(col(JobImage.job_id)).where(col(JobImage.upload_id) == upload_id)
+                )
             )
             .scalars()
             .all()

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from logistics import ledger
 from logistics.auth import customer_job
@@ -123,15 +124,15 @@ async def create_order(ctx: Ctx, data: OrderIn, *, idempotency_key: str | None =
 
     async def create() -> tuple[str, JobView]:
         quote = (
-            await ctx.session.execute(select(Quote).where(Quote.id == data.quote_id))
-        ).scalar_one_or_none()  # type: ignore[arg-type]
+            await ctx.session.execute(select(Quote).where(col(Quote.id) == data.quote_id))
+        ).scalar_one_or_none()
         if quote is None or quote.customer_id != ctx.principal.sub:
             raise not_found("quote")
         now = ctx.now()
         # One conditional write claims the quote, so two racing bookings cannot both use it.
         claimed = await ctx.session.execute(
             update(Quote)
-            .where(Quote.id == quote.id, Quote.used_at.is_(None), Quote.expires_at > now)  # type: ignore[arg-type,union-attr,operator]
+            .where(col(Quote.id) == quote.id, col(Quote.used_at).is_(None), col(Quote.expires_at) > now)
             .values(used_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -177,10 +178,10 @@ async def get_order(ctx: Ctx, job_id: str) -> JobView:
 async def list_orders(
     ctx: Ctx, *, status: JobStatus | None = None, limit: int = 20, cursor: str | None = None
 ) -> JobPage:
-    query = select(Job).where(Job.customer_id == ctx.principal.sub)  # type: ignore[arg-type]
+    query = select(Job).where(col(Job.customer_id) == ctx.principal.sub)
     if status is not None:
-        query = query.where(Job.status == status.value)  # type: ignore[arg-type]
-    jobs, next_cursor = await keyset_page(ctx.session, query, Job.id, limit=limit, cursor=cursor)
+        query = query.where(col(Job.status) == status.value)
+    jobs, next_cursor = await keyset_page(ctx.session, query, col(Job.id), limit=limit, cursor=cursor)
     views = await job_views(ctx.session, jobs, settings=ctx.settings, now=ctx.now(), viewer="customer")
     return JobPage(items=views, next_cursor=next_cursor)
 
@@ -190,7 +191,9 @@ async def track_order(ctx: Ctx, job_id: str) -> TrackView:
     now = ctx.now()
     driver = None
     if job.driver_id is not None:
-        driver = (await ctx.session.execute(select(Driver).where(Driver.id == job.driver_id))).scalar_one()  # type: ignore[arg-type]
+        driver = (
+            await ctx.session.execute(select(Driver).where(col(Driver.id) == job.driver_id))
+        ).scalar_one()
     tracked = None
     if driver is not None:
         point = (

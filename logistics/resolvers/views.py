@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from logistics.config import Region, Settings
 from logistics.geo import estimate_eta
@@ -93,7 +94,11 @@ async def timelines(session: AsyncSession, job_ids: list[str]) -> dict[str, list
     by_job: dict[str, list[TimelineEntry]] = defaultdict(list)
     if not job_ids:
         return by_job
-    query = select(JobEvent).where(JobEvent.job_id.in_(job_ids)).order_by(JobEvent.job_id, JobEvent.seq)  # type: ignore[attr-defined]
+    query = (
+        select(JobEvent)
+        .where(col(JobEvent.job_id).in_(job_ids))
+        .order_by(col(JobEvent.job_id), col(JobEvent.seq))
+    )
     for event in (await session.execute(query)).scalars():
         by_job[event.job_id].append(timeline_entry(event))
     return by_job
@@ -102,7 +107,7 @@ async def timelines(session: AsyncSession, job_ids: list[str]) -> dict[str, list
 async def drivers_by_id(session: AsyncSession, ids: set[str]) -> dict[str, Driver]:
     if not ids:
         return {}
-    query = select(Driver).where(Driver.id.in_(ids))  # type: ignore[attr-defined]
+    query = select(Driver).where(col(Driver.id).in_(ids))
     return {driver.id: driver for driver in (await session.execute(query)).scalars()}
 
 
@@ -142,17 +147,17 @@ async def job_views(
         views.append(
             JobView(
                 id=job.id,
-                status=job.status,  # type: ignore[arg-type]
+                status=job.status,
                 customer_id=job.customer_id,
                 driver_id=job.driver_id,
-                created_by=job.created_by,  # type: ignore[arg-type]
+                created_by=job.created_by,
                 notes=job.notes,
                 pickup=_stop(job.pickup, viewer != "feed"),
                 dropoff=_stop(job.dropoff, viewer != "feed"),
-                items=job.items,  # type: ignore[arg-type]
-                vehicle_type=job.vehicle_type,  # type: ignore[arg-type]
+                items=job.items,
+                vehicle_type=job.vehicle_type,
                 price=money(job.price, job.currency),
-                breakdown=job.breakdown,  # type: ignore[arg-type]
+                breakdown=job.breakdown,
                 driver_earnings=money(job.driver_earnings, job.currency),
                 payment=PaymentInfo.model_validate(
                     {"method": job.payment_method, "status": job.payment_status}

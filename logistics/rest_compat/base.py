@@ -22,7 +22,7 @@ class UnitOfWorkRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
-        write = bool(self.methods & WRITE_METHODS)
+        write = bool((self.methods or set()) & WRITE_METHODS)
 
         async def handler(request: Request) -> Response:
             platform: Platform = request.app.state.platform
@@ -38,7 +38,9 @@ bearer = HTTPBearer(auto_error=False, description="A JWT from the identity servi
 
 def get_ctx(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Ctx:
     platform: Platform = request.app.state.platform
-    authorization = f"Bearer {credentials.credentials}" if credentials else request.headers.get("authorization")
+    authorization = (
+        f"Bearer {credentials.credentials}" if credentials else request.headers.get("authorization")
+    )
     principal = platform.verifier.principal(authorization)
     return Ctx(uow=request.state.uow, principal=principal, platform=platform)
 

@@ -38,7 +38,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         fields = pydantic_fields(list(exc.errors()))
-        return render(DomainError(ErrorCode.VALIDATION_FAILED, "the request is not valid", {"fields": fields}))
+        return render(
+            DomainError(ErrorCode.VALIDATION_FAILED, "the request is not valid", {"fields": fields})
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -47,13 +49,19 @@ def install(app: FastAPI) -> None:
             return render(cause)
         if isinstance(cause, BodyTooLarge):
             return render(too_large_error(cause.limit))
-        code = HTTP_CODES.get(exc.status_code, ErrorCode.INTERNAL if exc.status_code >= 500 else ErrorCode.VALIDATION_FAILED)
+        code = HTTP_CODES.get(
+            exc.status_code, ErrorCode.INTERNAL if exc.status_code >= 500 else ErrorCode.VALIDATION_FAILED
+        )
         message = "no such path" if exc.status_code == 404 else str(exc.detail)
         return JSONResponse(
-            {"error": {"code": code.value, "message": message}}, status_code=exc.status_code, headers=exc.headers
+            {"error": {"code": code.value, "message": message}},
+            status_code=exc.status_code,
+            headers=exc.headers,
         )
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
-        return JSONResponse({"error": {"code": "INTERNAL", "message": "an unexpected error occurred"}}, status_code=500)
+        return JSONResponse(
+            {"error": {"code": "INTERNAL", "message": "an unexpected error occurred"}}, status_code=500
+        )

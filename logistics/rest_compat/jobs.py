@@ -50,7 +50,9 @@ async def my_jobs(
     response_model=JobView,
     responses=errors(ErrorCode.FORBIDDEN, ErrorCode.ADDRESS_INVALID, ErrorCode.IDEMPOTENCY_CONFLICT),
 )
-async def create(body: CreateJobIn, ctx: Ctx = Depends(get_ctx), idempotency_key: str | None = IdempotencyKey) -> JobView:
+async def create(
+    body: CreateJobIn, ctx: Ctx = Depends(get_ctx), idempotency_key: str | None = IdempotencyKey
+) -> JobView:
     """Create a job priced like a quote: a merchant's for a customer, or a driver's own custom
     delivery (assigned to that driver at once). Paid in cash or by invoice."""
     return await jobs.create_job(ctx, body, idempotency_key=idempotency_key)
@@ -113,7 +115,9 @@ for _step in lifecycle.DRIVER_STEPS:
 )
 async def report_tracking(
     job_id: str,
-    body: TrackingIn | LocationReport = Body(..., description="One location report, or `{points: [...]}` (1 to 100)."),
+    body: TrackingIn | LocationReport = Body(
+        ..., description="One location report, or `{points: [...]}` (1 to 100)."
+    ),
     ctx: Ctx = Depends(get_ctx),
 ) -> TrackingResult:
     """The assigned driver's GPS points while the job is active; a batch is replayed in

@@ -1,5 +1,6 @@
 from fastapi import APIRouter, Depends, Form, Query, Request, Response, UploadFile
 from pydantic import ValidationError
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from logistics.errors import DomainError, ErrorCode, pydantic_fields
 from logistics.resolvers import media
@@ -10,7 +11,7 @@ from logistics.shapes.media import ImageIn, ImageKind, ImagePage, ImageView, Upl
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["uploads and images"])
 
 
-async def _read(file: UploadFile, limit: int) -> bytes:
+async def _read(file: StarletteUploadFile, limit: int) -> bytes:
     # Read one byte past the limit: enough to know the file is too large, never the whole file.
     return await file.read(limit + 1)
 
@@ -36,7 +37,9 @@ async def upload(
     "/jobs/{job_id}/images",
     status_code=201,
     response_model=ImageView,
-    responses=errors(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN, ErrorCode.JOB_NOT_ACTIVE, ErrorCode.PAYLOAD_TOO_LARGE),
+    responses=errors(
+        ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN, ErrorCode.JOB_NOT_ACTIVE, ErrorCode.PAYLOAD_TOO_LARGE
+    ),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -64,17 +67,21 @@ async def add_image(
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
         file, kind = form.get("file"), form.get("kind")
-        if not hasattr(file, "read") or not isinstance(kind, str):
+        if not isinstance(file, StarletteUploadFile) or not isinstance(kind, str):
             raise DomainError(
-                ErrorCode.VALIDATION_FAILED, "send file and kind", {"fields": {"file": "required", "kind": "required"}}
+                ErrorCode.VALIDATION_FAILED,
+                "send file and kind",
+                {"fields": {"file": "required", "kind": "required"}},
             )
         try:
             image_kind = ImageKind(kind)
         except ValueError as exc:
             raise DomainError(
-                ErrorCode.VALIDATION_FAILED, "unknown kind", {"fields": {"kind": ", ".join(k.value for k in ImageKind)}}
+                ErrorCode.VALIDATION_FAILED,
+                "unknown kind",
+                {"fields": {"kind": ", ".join(k.value for k in ImageKind)}},
             ) from exc
-        data = await _read(file, ctx.platform.storage.max_bytes)  # type: ignore[arg-type]
+        data = await _read(file, ctx.platform.storage.max_bytes)
         return await media.add_job_image(ctx, job_id, image_kind, data=data, idempotency_key=idempotency_key)
     try:
         body = ImageIn.model_validate_json(await request.body())
@@ -89,7 +96,10 @@ async def add_image(
 
 @router.get("/jobs/{job_id}/images", response_model=ImagePage, responses=errors(ErrorCode.NOT_FOUND))
 async def list_images(
-    job_id: str, ctx: Ctx = Depends(get_ctx), limit: int = Query(20, description="1 to 100"), cursor: str | None = None
+    job_id: str,
+    ctx: Ctx = Depends(get_ctx),
+    limit: int = Query(20, description="1 to 100"),
+    cursor: str | None = None,
 ) -> ImagePage:
     """The job's photos, oldest first (participants only)."""
     return await media.list_job_images(ctx, job_id, limit=limit, cursor=cursor)
@@ -98,7 +108,10 @@ async def list_images(
 @router.get(
     "/uploads/{upload_id}/content",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}, "application/pdf": {}}}, **errors(ErrorCode.NOT_FOUND)},
+    responses={
+        200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}, "application/pdf": {}}},
+        **errors(ErrorCode.NOT_FOUND),
+    },
 )
 async def upload_content(upload_id: str, ctx: Ctx = Depends(get_ctx)) -> Response:
     """The stored bytes, for the uploader or a participant of a job they illustrate."""

@@ -16,7 +16,9 @@ router = APIRouter(route_class=UnitOfWorkRoute, tags=["orders"])
     response_model=JobView,
     responses=errors(ErrorCode.NOT_FOUND, ErrorCode.QUOTE_EXPIRED, ErrorCode.IDEMPOTENCY_CONFLICT),
 )
-async def post_order(body: OrderIn, ctx: Ctx = Depends(get_ctx), idempotency_key: str | None = IdempotencyKey) -> JobView:
+async def post_order(
+    body: OrderIn, ctx: Ctx = Depends(get_ctx), idempotency_key: str | None = IdempotencyKey
+) -> JobView:
     """Book a delivery from a quote, at the quote's price. Cash orders go to `searching`."""
     return await orders.create_order(ctx, body, idempotency_key=idempotency_key)
 
@@ -49,7 +51,9 @@ async def cancel(job_id: str, body: CancelIn | None = None, ctx: Ctx = Depends(g
 
 
 @router.put(
-    "/orders/{job_id}", response_model=JobView, responses=errors(ErrorCode.NOT_FOUND, ErrorCode.INVALID_TRANSITION)
+    "/orders/{job_id}",
+    response_model=JobView,
+    responses=errors(ErrorCode.NOT_FOUND, ErrorCode.INVALID_TRANSITION),
 )
 async def update(job_id: str, body: OrderUpdateIn, ctx: Ctx = Depends(get_ctx)) -> JobView:
     """Change notes, time, contacts or instructions; a new address needs a new quote."""

@@ -20,7 +20,9 @@ from logistics.schema.query import Query
 
 
 class LogisticsSchema(strawberry.Schema):
-    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
         # ErrorCodes logs what is unexpected; expected errors are answers, not incidents.
         return None
 

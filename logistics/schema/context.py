@@ -55,7 +55,9 @@ class GraphQLContext(BaseContext):
                 await callback()
 
 
-async def call(info: Info[GraphQLContext, Any], resolver: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+async def call(
+    info: Info[GraphQLContext, Any], resolver: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
+) -> T:
     """Run a resolver with the request's ``Ctx``: the one way GraphQL fields reach the domain."""
     context = info.context
     async with context.lock:

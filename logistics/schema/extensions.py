@@ -47,12 +47,19 @@ class UnitOfWorkExtension(SchemaExtension):
         yield
 
 
-def _coded(error: GraphQLError, code: str, message: str, details: dict[str, Any] | None = None) -> GraphQLError:
+def _coded(
+    error: GraphQLError, code: str, message: str, details: dict[str, Any] | None = None
+) -> GraphQLError:
     extensions: dict[str, Any] = {"code": code}
     if details:
         extensions["details"] = details
     return GraphQLError(
-        message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path, extensions=extensions
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
     )
 
 
@@ -63,11 +70,14 @@ def render_error(error: GraphQLError) -> GraphQLError:
         return _coded(error, original.code.value, original.message, original.details)
     if isinstance(original, ValidationError):
         return _coded(
-            error, "VALIDATION_FAILED", "the input is not valid", {"fields": pydantic_fields(original.errors())}
+            error,
+            "VALIDATION_FAILED",
+            "the input is not valid",
+            {"fields": pydantic_fields(original.errors())},
         )
     if original is None:
         code = (error.extensions or {}).get("code")
-        if code == TOO_COMPLEX or "tokens" in error.message and "Parsing aborted" in error.message:
+        if code == TOO_COMPLEX or ("tokens" in error.message and "Parsing aborted" in error.message):
             return _coded(error, TOO_COMPLEX, error.message)
         # Parse and validation errors of the document itself: safe and useful to show.
         return _coded(error, "VALIDATION_FAILED", error.message)
@@ -79,8 +89,9 @@ class ErrorCodes(SchemaExtension):
     def on_operation(self) -> Any:
         yield
         result = self.execution_context.result
-        if result is not None and getattr(result, "errors", None):
-            result.errors = [render_error(error) for error in result.errors]
+        errors = getattr(result, "errors", None)
+        if result is not None and errors:
+            result.errors = [render_error(error) for error in errors]
 
 
 def complexity_rule(max_depth: int, max_aliases: int) -> type[ValidationRule]:
@@ -90,7 +101,9 @@ def complexity_rule(max_depth: int, max_aliases: int) -> type[ValidationRule]:
         def __init__(self, context: ValidationContext) -> None:
             super().__init__(context)
             document = context.document
-            fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+            fragments = {
+                d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+            }
             for definition in document.definitions:
                 if not isinstance(definition, OperationDefinitionNode):
                     continue

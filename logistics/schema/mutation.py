@@ -24,7 +24,7 @@ async def _step(info: Ctx, step: str, job_id: str, data: i.TransitionInput | Non
 
 
 async def _read_upload(file: Upload, limit: int) -> bytes:
-    data = await file.read(limit + 1)  # type: ignore[attr-defined]
+    data = await file.read(limit + 1)  # type: ignore[attr-defined]  # Upload is starlette UploadFile here
     return data if isinstance(data, bytes) else bytes(data)
 
 
@@ -37,7 +37,9 @@ class Mutation:
     @strawberry.mutation(description="A job priced like a quote (merchant, driver's own, or customer).")
     async def create_job(self, info: Ctx, input: i.CreateJobInput) -> t.Job:
         key = info.context.idempotency_key
-        return t.Job.from_pydantic(await call(info, jobs.create_job, input.to_pydantic(), idempotency_key=key))
+        return t.Job.from_pydantic(
+            await call(info, jobs.create_job, input.to_pydantic(), idempotency_key=key)
+        )
 
     @strawberry.mutation(description="Take a job; among racing drivers one wins, the others get OFFER_TAKEN.")
     async def accept_job(self, info: Ctx, job_id: strawberry.ID) -> t.Job:
@@ -47,26 +49,38 @@ class Mutation:
     async def reject_job(
         self, info: Ctx, job_id: strawberry.ID, reason: RejectReason = RejectReason.OTHER
     ) -> t.RejectResult:
-        return t.RejectResult.from_pydantic(await call(info, jobs.reject_job, str(job_id), RejectIn(reason=reason)))
+        return t.RejectResult.from_pydantic(
+            await call(info, jobs.reject_job, str(job_id), RejectIn(reason=reason))
+        )
 
     @strawberry.mutation
-    async def start_pickup(self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None) -> t.Job:
+    async def start_pickup(
+        self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None
+    ) -> t.Job:
         return await _step(info, "start-pickup", str(job_id), input)
 
     @strawberry.mutation
-    async def arrive_pickup(self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None) -> t.Job:
+    async def arrive_pickup(
+        self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None
+    ) -> t.Job:
         return await _step(info, "arrive-pickup", str(job_id), input)
 
     @strawberry.mutation
-    async def complete_pickup(self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None) -> t.Job:
+    async def complete_pickup(
+        self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None
+    ) -> t.Job:
         return await _step(info, "complete-pickup", str(job_id), input)
 
     @strawberry.mutation
-    async def start_dropoff(self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None) -> t.Job:
+    async def start_dropoff(
+        self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None
+    ) -> t.Job:
         return await _step(info, "start-dropoff", str(job_id), input)
 
     @strawberry.mutation
-    async def arrive_dropoff(self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None) -> t.Job:
+    async def arrive_dropoff(
+        self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None
+    ) -> t.Job:
         return await _step(info, "arrive-dropoff", str(job_id), input)
 
     @strawberry.mutation(description="Needs a dropoff photo where the region requires proof.")
@@ -76,7 +90,9 @@ class Mutation:
         return await _step(info, "complete-dropoff", str(job_id), input)
 
     @strawberry.mutation(description="Finish the job; the driver's earnings are credited.")
-    async def complete_job(self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None) -> t.Job:
+    async def complete_job(
+        self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None
+    ) -> t.Job:
         return await _step(info, "complete", str(job_id), input)
 
     @strawberry.mutation(description="GPS points of the assigned driver while the job is active (1 to 100).")
@@ -84,7 +100,9 @@ class Mutation:
         self, info: Ctx, job_id: strawberry.ID, points: list[i.LocationReportInput]
     ) -> t.TrackingResult:
         body = TrackingIn(points=[point.to_pydantic() for point in points])
-        return t.TrackingResult.from_pydantic(await call(info, tracking.report_tracking, str(job_id), body.points))
+        return t.TrackingResult.from_pydantic(
+            await call(info, tracking.report_tracking, str(job_id), body.points)
+        )
 
     @strawberry.mutation(description="Attach a photo: a multipart `file` or an `uploadId` from POST /upload.")
     async def add_job_image(
@@ -115,16 +133,22 @@ class Mutation:
 
     @strawberry.mutation(description="Price a trip after the stricter address checks.")
     async def create_validated_quote(self, info: Ctx, input: i.QuoteInput) -> t.Quote:
-        return t.Quote.from_pydantic(await call(info, quotes.create_quote, input.to_pydantic(), validated=True))
+        return t.Quote.from_pydantic(
+            await call(info, quotes.create_quote, input.to_pydantic(), validated=True)
+        )
 
     @strawberry.mutation(description="Book a delivery from a quote (honours the Idempotency-Key header).")
     async def create_order(self, info: Ctx, input: i.OrderInput) -> t.Job:
         key = info.context.idempotency_key
-        return t.Job.from_pydantic(await call(info, orders.create_order, input.to_pydantic(), idempotency_key=key))
+        return t.Job.from_pydantic(
+            await call(info, orders.create_order, input.to_pydantic(), idempotency_key=key)
+        )
 
     @strawberry.mutation(description="Cancel an order: free while searching, a fee once accepted.")
     async def cancel_order(self, info: Ctx, job_id: strawberry.ID, reason: str | None = None) -> t.Job:
-        return t.Job.from_pydantic(await call(info, orders.cancel_order, str(job_id), CancelIn(reason=reason)))
+        return t.Job.from_pydantic(
+            await call(info, orders.cancel_order, str(job_id), CancelIn(reason=reason))
+        )
 
     @strawberry.mutation(description="Change notes, time, contacts or instructions of an order.")
     async def update_order(self, info: Ctx, job_id: strawberry.ID, input: i.OrderUpdateInput) -> t.Job:

@@ -33,14 +33,22 @@ class Query:
         limit: int = 20,
         cursor: str | None = None,
     ) -> t.JobPage:
-        page = await call(info, jobs.available_jobs, lat=lat, lng=lng, radius_m=radius_m, limit=limit, cursor=cursor)
+        page = await call(
+            info, jobs.available_jobs, lat=lat, lng=lng, radius_m=radius_m, limit=limit, cursor=cursor
+        )
         return t.JobPage.from_pydantic(page)
 
     @strawberry.field(description="The driver's own jobs, newest first.")
     async def jobs(
-        self, info: Ctx, status: JobListFilter = JobListFilter.ACTIVE, limit: int = 20, cursor: str | None = None
+        self,
+        info: Ctx,
+        status: JobListFilter = JobListFilter.ACTIVE,
+        limit: int = 20,
+        cursor: str | None = None,
     ) -> t.JobPage:
-        return t.JobPage.from_pydantic(await call(info, jobs.list_jobs, status=status, limit=limit, cursor=cursor))
+        return t.JobPage.from_pydantic(
+            await call(info, jobs.list_jobs, status=status, limit=limit, cursor=cursor)
+        )
 
     @strawberry.field(description="A job the caller drives, ordered, or may take from the feed.")
     async def job(self, info: Ctx, id: strawberry.ID) -> t.Job:
@@ -50,7 +58,9 @@ class Query:
     async def orders(
         self, info: Ctx, status: JobStatus | None = None, limit: int = 20, cursor: str | None = None
     ) -> t.JobPage:
-        return t.JobPage.from_pydantic(await call(info, orders.list_orders, status=status, limit=limit, cursor=cursor))
+        return t.JobPage.from_pydantic(
+            await call(info, orders.list_orders, status=status, limit=limit, cursor=cursor)
+        )
 
     @strawberry.field(description="One of the caller's orders.")
     async def order(self, info: Ctx, id: strawberry.ID) -> t.Job:
@@ -69,4 +79,6 @@ class Query:
 
     @strawberry.field(description="Drivers waiting for review (ops role).")
     async def pending_drivers(self, info: Ctx, limit: int = 20, cursor: str | None = None) -> t.DriverPage:
-        return t.DriverPage.from_pydantic(await call(info, drivers.pending_drivers, limit=limit, cursor=cursor))
+        return t.DriverPage.from_pydantic(
+            await call(info, drivers.pending_drivers, limit=limit, cursor=cursor)
+        )

@@ -12,7 +12,9 @@ from strawberry.experimental.pydantic import type as from_shape
 from logistics.shapes import common, drivers, jobs, media, quotes
 
 
-@from_shape(model=common.Money, all_fields=True, name="Money", description="Minor units and ISO 4217 currency.")
+@from_shape(
+    model=common.Money, all_fields=True, name="Money", description="Minor units and ISO 4217 currency."
+)
 class Money:
     pass
 
@@ -77,7 +79,9 @@ class DriverSummary:
     pass
 
 
-@from_shape(model=jobs.JobView, all_fields=True, name="Job", description="One delivery: the customer's order.")
+@from_shape(
+    model=jobs.JobView, all_fields=True, name="Job", description="One delivery: the customer's order."
+)
 class Job:
     pass
 
