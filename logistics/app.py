@@ -16,7 +16,7 @@ from logistics.db import Database
 from logistics.limits import BodySizeLimit
 from logistics.pubsub import PubSub
 from logistics.resolvers.context import Platform
-from logistics.rest_compat import drivers, handlers, jobs, media, orders, quotes
+from logistics.rest_compat import drivers, handlers, jobs, media, messaging, orders, quotes
 from logistics.storage import Storage
 
 REST_PREFIX = "/client/logistics"
@@ -30,7 +30,7 @@ def build_platform(settings: Settings) -> Platform:
         db=Database(settings.database_url, pool_size=settings.database_pool_size),
         storage=Storage(settings.storage_dir, settings.max_upload_mb * 1024 * 1024),
         verifier=TokenVerifier(settings),
-        pubsub=PubSub(settings.broadcast_url),
+        pubsub=PubSub(settings.broadcast_url, buffer=settings.subscriber_buffer),
     )
 
 
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     )
     app.state.platform = platform
     handlers.install(app)
-    for module in (drivers, quotes, orders, jobs, media):
+    for module in (drivers, quotes, orders, jobs, media, messaging):
         app.include_router(module.router, prefix=REST_PREFIX)
 
     from logistics.schema import graphql_router

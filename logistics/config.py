@@ -12,10 +12,10 @@ from enum import StrEnum
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Published so that a development token can be minted without configuration; refused in
 # production, where a leaked well-known secret would let anyone sign tokens.
@@ -101,7 +101,8 @@ class Settings(BaseSettings):
     broadcast_url: str = "memory://"
 
     jwt_secret: str = DEV_JWT_SECRET
-    jwt_algorithms: list[str] = ["HS256"]
+    # NoDecode: the environment may say ``RS256,ES256`` as well as JSON; the validator parses both.
+    jwt_algorithms: Annotated[list[str], NoDecode] = ["HS256"]
     jwt_public_key: str | None = None
     jwks_url: str | None = None
     jwt_audience: str | None = None
@@ -118,6 +119,10 @@ class Settings(BaseSettings):
     rate_limit_per_min: int = 0
     public_base_url: str = ""
 
+    ws_max_connections_per_user: int = 5
+    ws_max_subscriptions_per_connection: int = 20
+    subscriber_buffer: int = 100
+
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 2000
@@ -132,7 +137,9 @@ class Settings(BaseSettings):
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
     def _split_algorithms(cls, value: object) -> object:
-        if isinstance(value, str) and not value.startswith("["):
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 

@@ -1,4 +1,16 @@
-"""Events to subscribers, over broadcaster: ``memory://`` in one process, ``redis://`` across.
+"""Events to subscribers over broadcaster: ``memory://`` in one process, ``redis://`` across.
+
+One broker subscription per channel per process feeds any number of local subscribers, each
+with a bounded buffer: a slow client costs bounded memory. For positions the newest replaces
+an unread one; for other events a subscriber that falls ``maxsize`` behind is closed (its
+client resubscribes and reads the current state) rather than silently missing a change.
+
+broadcaster 0.3.1's own ``Broadcast`` keeps an unbounded queue per subscriber and hangs every
+subscriber for good when its broker connection drops; its Redis backend reports ready before
+it has subscribed (with redis-py 8 it then never receives anything) and its PostgreSQL backend
+shares one connection between concurrent publishes. This module uses the backends directly,
+fixes those three faults in subclasses, and closes local subscriptions cleanly when the broker
+goes away, reconnecting for the next subscriber.
 
 Resolvers never publish directly: they queue events on the unit of work, which publishes
 after the commit (see :mod:`logistics.db`).
@@ -6,10 +18,24 @@ after the commit (see :mod:`logistics.db`).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from typing import Any
+from urllib.parse import urlparse
 
-from broadcaster import Broadcast
+from broadcaster import Event
+from broadcaster._backends.base import BroadcastBackend
+from broadcaster._backends.memory import MemoryBackend
+
+log = logging.getLogger("logistics.pubsub")
+
+FEED_CHANNEL = "feed"
+DEFAULT_BUFFER = 100
+RECONNECT_DELAY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
 def job_channel(job_id: str) -> str:
@@ -20,24 +46,241 @@ def location_channel(job_id: str) -> str:
     return f"loc:{job_id}"
 
 
-FEED_CHANNEL = "feed"
+def messages_channel(job_id: str) -> str:
+    return f"msg:{job_id}"
+
+
+def issues_channel(job_id: str) -> str:
+    return f"issue:{job_id}"
+
+
+def offers_channel(driver_id: str) -> str:
+    return f"offers:{driver_id}"
+
+
+class SubscriptionClosed(Exception):
+    """The stream ended: the broker went away, or the subscriber fell too far behind."""
+
+
+def _redis_backend(url: str) -> BroadcastBackend:
+    from broadcaster._backends.redis import RedisBackend
+
+    class ReadyAfterSubscribeRedisBackend(RedisBackend):
+        async def subscribe(self, channel: str) -> None:
+            # Subscribe first, then wake the listener: redis-py's listen() returns at once
+            # when nothing is subscribed yet, and the stock backend would then wait forever.
+            await self._pubsub.subscribe(channel)
+            self._ready.set()
+
+        async def _pubsub_listener(self) -> None:
+            while True:
+                await self._ready.wait()
+                async for message in self._pubsub.listen():
+                    if message["type"] == "message":
+                        await self._queue.put(Event(message["channel"].decode(), message["data"].decode()))
+                if not self._pubsub.subscribed:
+                    self._ready.clear()
+
+        async def next_published(self) -> Event:
+            # Surface a dead listener (broker gone) instead of waiting on its queue forever.
+            getter = asyncio.ensure_future(self._queue.get())
+            listener = self._listener
+            assert listener is not None
+            done, _ = await asyncio.wait({getter, listener}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                return getter.result()
+            getter.cancel()
+            error = listener.exception() if not listener.cancelled() else None
+            raise ConnectionError(f"broker listener stopped: {error!r}")
+
+    return ReadyAfterSubscribeRedisBackend(url)
+
+
+def _postgres_backend(url: str) -> BroadcastBackend:
+    from broadcaster._backends.postgres import PostgresBackend
+
+    class SerialisedPostgresBackend(PostgresBackend):
+        """One asyncpg connection serves every call: concurrent publishes must take turns."""
+
+        def __init__(self, url: str) -> None:
+            super().__init__(url)
+            self._lock = asyncio.Lock()
+
+        async def publish(self, channel: str, message: str) -> None:
+            async with self._lock:
+                await super().publish(channel, message)
+
+        async def subscribe(self, channel: str) -> None:
+            async with self._lock:
+                await super().subscribe(channel)
+
+        async def unsubscribe(self, channel: str) -> None:
+            async with self._lock:
+                await super().unsubscribe(channel)
+
+    return SerialisedPostgresBackend(url)
+
+
+def make_backend(url: str) -> BroadcastBackend:
+    scheme = urlparse(url).scheme
+    if scheme == "memory":
+        return MemoryBackend(url)
+    if scheme in ("redis", "rediss"):
+        return _redis_backend(url)
+    if scheme in ("postgres", "postgresql"):
+        return _postgres_backend(url)
+    raise ValueError(f"unsupported broadcast URL scheme: {scheme!r}")
+
+
+class Subscription:
+    """One subscriber's bounded buffer of decoded events."""
+
+    def __init__(self, channel: str, *, latest_only: bool, maxsize: int) -> None:
+        self.channel = channel
+        self.latest_only = latest_only
+        self.buffer: deque[dict[str, Any]] = deque()
+        self.maxsize = 1 if latest_only else maxsize
+        self.closed_reason: str | None = None
+        self._wakeup = asyncio.Event()
+
+    def offer(self, event: dict[str, Any]) -> None:
+        if self.closed_reason is not None:
+            return
+        if self.latest_only:
+            self.buffer.clear()
+        elif len(self.buffer) >= self.maxsize:
+            self.close("the subscriber fell too far behind; resubscribe")
+            return
+        self.buffer.append(event)
+        self._wakeup.set()
+
+    def close(self, reason: str) -> None:
+        if self.closed_reason is None:
+            self.closed_reason = reason
+            self.buffer.clear()
+            self._wakeup.set()
+
+    async def get(self) -> dict[str, Any]:
+        while not self.buffer:
+            if self.closed_reason is not None:
+                raise SubscriptionClosed(self.closed_reason)
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        return self.buffer.popleft()
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
+        while True:
+            yield await self.get()
 
 
 class PubSub:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, buffer: int = DEFAULT_BUFFER) -> None:
         self.url = url
-        self.broadcast = Broadcast(url)
+        self.buffer = buffer
         self.connected = False
+        self._backend: BroadcastBackend | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._local: dict[str, set[Subscription]] = {}
+        self._lock = asyncio.Lock()
 
     async def connect(self) -> None:
-        await self.broadcast.connect()
+        async with self._lock:
+            await self._connect()
+
+    async def _connect(self) -> None:
+        backend = make_backend(self.url)
+        await backend.connect()
+        self._backend = backend
+        self._reader = asyncio.create_task(self._read(backend))
         self.connected = True
 
     async def disconnect(self) -> None:
-        if self.connected:
-            await self.broadcast.disconnect()
-            self.connected = False
+        async with self._lock:
+            await self._teardown("the server is shutting down")
+
+    async def _teardown(self, reason: str) -> None:
+        self.connected = False
+        for subscribers in self._local.values():
+            for subscription in subscribers:
+                subscription.close(reason)
+        self._local.clear()
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await reader
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            with suppress(Exception):
+                await backend.disconnect()
+
+    async def _read(self, backend: BroadcastBackend) -> None:
+        try:
+            while True:
+                event = await backend.next_published()
+                subscribers = self._local.get(event.channel)
+                if not subscribers:
+                    continue
+                payload = json.loads(event.message)
+                for subscription in list(subscribers):
+                    subscription.offer(payload)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("broker connection lost; closing subscriptions", exc_info=True)
+            async with self._lock:
+                if self._backend is backend:
+                    await self._teardown("the event stream was interrupted; resubscribe")
+
+    async def _ensure_connected(self, *, patient: bool) -> BroadcastBackend:
+        """The live backend, reconnecting if the broker went away. Subscribers wait a few
+        seconds for it; publishers try once (they run in a request that already committed)."""
+        if self._backend is None:
+            for delay in RECONNECT_DELAY_S if patient else (0.0,):
+                try:
+                    await self._connect()
+                    break
+                except Exception:
+                    log.warning("broker unavailable")
+                    if patient:
+                        await asyncio.sleep(delay)
+            else:
+                raise SubscriptionClosed("the event stream is unavailable; try again later")
+        assert self._backend is not None
+        return self._backend
 
     async def publish(self, channel: str, event: dict[str, Any]) -> None:
-        if self.connected:
-            await self.broadcast.publish(channel=channel, message=json.dumps(event, default=str))
+        """Publish; a broker outage is logged, never turned into a failed request (the work
+        is already committed, and subscribers re-read state when they resubscribe)."""
+        message = json.dumps(event, default=str)
+        try:
+            async with self._lock:
+                backend = await self._ensure_connected(patient=False)
+            await backend.publish(channel, message)
+        except Exception:
+            log.warning("could not publish on %s", channel, exc_info=True)
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str, *, latest_only: bool = False) -> AsyncIterator[Subscription]:
+        subscription = Subscription(channel, latest_only=latest_only, maxsize=self.buffer)
+        async with self._lock:
+            backend = await self._ensure_connected(patient=True)
+            subscribers = self._local.setdefault(channel, set())
+            if not subscribers:
+                await backend.subscribe(channel)
+            subscribers.add(subscription)
+        try:
+            yield subscription
+        finally:
+            async with self._lock:
+                remaining = self._local.get(channel)
+                if remaining is not None:
+                    remaining.discard(subscription)
+                    if not remaining:
+                        del self._local[channel]
+                        if self._backend is not None:
+                            with suppress(Exception):
+                                await self._backend.unsubscribe(channel)

@@ -4,6 +4,7 @@ from logistics.models.driver import Driver
 from logistics.models.idempotency import IdempotencyKey
 from logistics.models.job import Job, JobEvent, JobRejection, LocationPoint
 from logistics.models.media import JobImage, Upload
+from logistics.models.messaging import JobIssue, Message
 from logistics.models.money import LedgerEntry
 from logistics.models.quote import Quote
 
@@ -13,9 +14,11 @@ __all__ = [
     "Job",
     "JobEvent",
     "JobImage",
+    "JobIssue",
     "JobRejection",
     "LedgerEntry",
     "LocationPoint",
+    "Message",
     "Quote",
     "Upload",
 ]

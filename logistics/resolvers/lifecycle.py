@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import col
@@ -11,11 +10,12 @@ from sqlmodel import col
 from logistics import ledger
 from logistics.auth import driver_job, require_driver
 from logistics.errors import DomainError, ErrorCode
-from logistics.models import Job, JobEvent, JobImage
+from logistics.models import Driver, Job, JobEvent, JobImage
 from logistics.pubsub import FEED_CHANNEL, job_channel
 from logistics.resolvers.context import Ctx
-from logistics.resolvers.views import job_view
+from logistics.resolvers.views import job_eta, job_view
 from logistics.shapes.common import Point
+from logistics.shapes.events import JobUpdate
 from logistics.shapes.jobs import JobView, TransitionIn
 
 NEXT: dict[str, tuple[str, ...]] = {
@@ -112,27 +112,40 @@ async def append_event(
     )
     ctx.session.add(job)
     await ctx.session.flush()
-    announce_status(ctx, job, previous)
+    await announce_status(ctx, job, previous)
 
 
-def announce_status(ctx: Ctx, job: Job, previous: str | None) -> None:
-    event: dict[str, Any] = {
-        "type": "job_updated",
-        "job_id": job.id,
-        "status": job.status,
-        "previous": previous,
-    }
-    ctx.publish(job_channel(job.id), event)
+async def announce_status(ctx: Ctx, job: Job, previous: str | None) -> None:
+    """Queue ``jobUpdated`` (with the new ETA) and, on entering or leaving the open feed,
+    the feed change; both go out after the commit."""
+    driver = None
+    if job.driver_id is not None:
+        driver = (
+            await ctx.session.execute(select(Driver).where(col(Driver.id) == job.driver_id))
+        ).scalar_one()
+    now = ctx.now()
+    eta = job_eta(job, ctx.settings.region(job.region_id), driver, ctx.settings, now)
+    update = JobUpdate.model_validate(
+        {
+            "job_id": job.id,
+            "status": job.status,
+            "previous": previous,
+            "at": now,
+            "eta": eta,
+            "driver_id": job.driver_id,
+        }
+    )
+    ctx.publish(job_channel(job.id), update.model_dump(mode="json"))
     if job.status == "searching" or previous == "searching":
-        entered = job.status == "searching"
         ctx.publish(
             FEED_CHANNEL,
             {
-                "type": "feed_entered" if entered else "feed_left",
+                "type": "feed_entered" if job.status == "searching" else "feed_left",
                 "job_id": job.id,
                 "lat": job.pickup_lat,
                 "lng": job.pickup_lng,
                 "vehicle_type": job.vehicle_type,
+                "driver_earnings": {"amount": job.driver_earnings, "currency": job.currency},
             },
         )
 

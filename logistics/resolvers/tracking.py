@@ -11,7 +11,8 @@ from logistics.pubsub import location_channel
 from logistics.resolvers.context import Ctx
 from logistics.resolvers.drivers import apply_position
 from logistics.resolvers.views import job_eta
-from logistics.shapes.common import LocationReport
+from logistics.shapes.common import LocationReport, Point
+from logistics.shapes.events import DriverLocation
 from logistics.shapes.jobs import TrackingResult
 
 
@@ -44,20 +45,14 @@ async def report_tracking(ctx: Ctx, job_id: str, points: list[LocationReport]) -
     ctx.session.add(driver)
     await ctx.session.flush()
     eta = job_eta(job, ctx.settings.region(job.region_id), driver, ctx.settings, now)
-    if driver.lat is not None and driver.lng is not None:
-        ctx.publish(
-            location_channel(job.id),
-            {
-                "type": "driver_location",
-                "job_id": job.id,
-                "lat": driver.lat,
-                "lng": driver.lng,
-                "heading_deg": driver.heading_deg,
-                "speed_mps": driver.speed_mps,
-                "recorded_at": driver.location_recorded_at.isoformat()
-                if driver.location_recorded_at
-                else None,
-                "eta_seconds": eta.seconds if eta else None,
-            },
+    if driver.lat is not None and driver.lng is not None and driver.location_recorded_at is not None:
+        location = DriverLocation(
+            job_id=job.id,
+            point=Point(lat=driver.lat, lng=driver.lng),
+            heading_deg=driver.heading_deg,
+            speed_mps=driver.speed_mps,
+            recorded_at=driver.location_recorded_at,
+            eta_seconds=eta.seconds if eta else None,
         )
+        ctx.publish(location_channel(job.id), location.model_dump(mode="json"))
     return TrackingResult(accepted=len(points), eta=eta)

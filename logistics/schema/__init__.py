@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from fastapi import Request
 from graphql import GraphQLError
+from starlette.requests import HTTPConnection
 from strawberry.extensions import MaxTokensLimiter
 from strawberry.fastapi import GraphQLRouter
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionContext
 
 from logistics.config import Settings
@@ -17,6 +18,8 @@ from logistics.schema.context import GraphQLContext
 from logistics.schema.extensions import ErrorCodes, UnitOfWorkExtension, complexity_extensions
 from logistics.schema.mutation import Mutation
 from logistics.schema.query import Query
+from logistics.schema.subscription import Subscription
+from logistics.schema.websocket import AuthenticatedTransportWSHandler
 
 
 class LogisticsSchema(strawberry.Schema):
@@ -32,6 +35,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return LogisticsSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
             *complexity_extensions(settings.graphql_max_depth, settings.graphql_max_aliases),
@@ -41,17 +45,24 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     )
 
 
+class LogisticsGraphQLRouter(GraphQLRouter[Any, Any]):
+    graphql_transport_ws_handler_class = AuthenticatedTransportWSHandler
+
+
 def graphql_router(platform: Platform) -> GraphQLRouter[Any, Any]:
-    async def get_context(request: Request) -> GraphQLContext:
+    async def get_context(connection: HTTPConnection) -> GraphQLContext:
         return GraphQLContext(
             platform,
-            authorization=request.headers.get("authorization"),
-            idempotency_key=request.headers.get("idempotency-key"),
+            authorization=connection.headers.get("authorization"),
+            idempotency_key=connection.headers.get("idempotency-key"),
         )
 
-    return GraphQLRouter(
-        build_schema(platform.settings),
+    settings = platform.settings
+    return LogisticsGraphQLRouter(
+        build_schema(settings),
         context_getter=get_context,
         graphql_ide="graphiql",
         multipart_uploads_enabled=True,
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
     )

@@ -8,13 +8,14 @@ context's lock while it works.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
 from strawberry.fastapi import BaseContext
 from strawberry.types import Info
 
+from logistics.auth import Principal
 from logistics.db import UnitOfWork
 from logistics.resolvers.context import Ctx, Platform
 
@@ -31,10 +32,23 @@ class GraphQLContext(BaseContext):
         self.lock = asyncio.Lock()
         self._stack = AsyncExitStack()
         self._ctx: Ctx | None = None
+        # Set from the graphql-transport-ws connection_init payload.
+        self.connection_params: dict[str, Any] = {}
+
+    def principal(self) -> Principal:
+        return self.platform.verifier.principal(self.authorization)
+
+    @asynccontextmanager
+    async def short_ctx(self) -> AsyncIterator[Ctx]:
+        """A read-only unit of work of its own, for a subscription's authorization check: a
+        long-lived subscription must not hold a connection while it waits for events."""
+        principal = self.principal()
+        async with self.platform.db.unit_of_work(write=False) as uow:
+            yield Ctx(uow=uow, principal=principal, platform=self.platform)
 
     async def resolver_ctx(self) -> Ctx:
         if self._ctx is None:
-            principal = self.platform.verifier.principal(self.authorization)
+            principal = self.principal()
             session = await self._stack.enter_async_context(self.platform.db.session(write=self.write))
             self._ctx = Ctx(uow=UnitOfWork(session), principal=principal, platform=self.platform)
         return self._ctx

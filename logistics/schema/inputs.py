@@ -6,7 +6,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.experimental.pydantic import input as from_shape
 
-from logistics.shapes import common, drivers, jobs, orders, quotes
+from logistics.shapes import common, drivers, jobs, messaging, orders, quotes
 
 
 @from_shape(model=common.Point, all_fields=True, name="PointInput")
@@ -87,4 +87,9 @@ class CreateJobInput:
 
 @from_shape(model=jobs.TransitionIn, all_fields=True, name="TransitionInput")
 class TransitionInput:
+    pass
+
+
+@from_shape(model=messaging.IssueIn, all_fields=True, name="IssueInput")
+class IssueInput:
     pass

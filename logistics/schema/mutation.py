@@ -6,13 +6,14 @@ import strawberry
 from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
-from logistics.resolvers import drivers, jobs, lifecycle, media, orders, quotes, tracking
+from logistics.resolvers import drivers, jobs, lifecycle, media, messaging, orders, quotes, tracking
 from logistics.schema import inputs as i
 from logistics.schema import types as t
 from logistics.schema.context import GraphQLContext, call
 from logistics.shapes.drivers import AvailabilityIn
 from logistics.shapes.jobs import RejectIn, RejectReason, TrackingIn, TransitionIn
 from logistics.shapes.media import ImageKind
+from logistics.shapes.messaging import MarkReadIn, MessageIn
 from logistics.shapes.orders import CancelIn
 
 Ctx = Info[GraphQLContext, Any]
@@ -167,3 +168,28 @@ class Mutation:
     @strawberry.mutation(description="Approve a driver (ops role).")
     async def approve_driver(self, info: Ctx, driver_id: strawberry.ID) -> t.Driver:
         return t.Driver.from_pydantic(await call(info, drivers.approve_driver, str(driver_id)))
+
+    @strawberry.mutation(description="Flag a problem on a job; imageIds must be images of this job.")
+    async def report_issue(self, info: Ctx, job_id: strawberry.ID, input: i.IssueInput) -> t.JobIssue:
+        key = info.context.idempotency_key
+        issue = await call(
+            info, messaging.report_issue, str(job_id), input.to_pydantic(), idempotency_key=key
+        )
+        return t.JobIssue.from_pydantic(issue)
+
+    @strawberry.mutation(description="Write in the job's chat (1 to 2000 characters, while active).")
+    async def send_message(self, info: Ctx, job_id: strawberry.ID, body: str) -> t.Message:
+        key = info.context.idempotency_key
+        message = await call(
+            info, messaging.send_message, str(job_id), MessageIn(body=body), idempotency_key=key
+        )
+        return t.Message.from_pydantic(message)
+
+    @strawberry.mutation(description="Mark the other side's messages read up to upTo (default all).")
+    async def mark_messages_read(
+        self, info: Ctx, job_id: strawberry.ID, up_to: strawberry.ID | None = None
+    ) -> t.MarkReadResult:
+        body = MarkReadIn(up_to=str(up_to) if up_to is not None else None)
+        return t.MarkReadResult.from_pydantic(
+            await call(info, messaging.mark_messages_read, str(job_id), body)
+        )

@@ -5,7 +5,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from logistics.resolvers import drivers, init, jobs, media, orders
+from logistics.resolvers import drivers, init, jobs, media, messaging, orders
 from logistics.schema import types as t
 from logistics.schema.context import GraphQLContext, call
 from logistics.shapes.jobs import JobListFilter, JobStatus
@@ -82,3 +82,21 @@ class Query:
         return t.DriverPage.from_pydantic(
             await call(info, drivers.pending_drivers, limit=limit, cursor=cursor)
         )
+
+    @strawberry.field(description="Problems flagged on a job, oldest first (participants only).")
+    async def job_issues(
+        self, info: Ctx, job_id: strawberry.ID, limit: int = 20, cursor: str | None = None
+    ) -> t.JobIssuePage:
+        page = await call(info, messaging.list_issues, str(job_id), limit=limit, cursor=cursor)
+        return t.JobIssuePage.from_pydantic(page)
+
+    @strawberry.field(description="The job's chat, oldest first (participants only).")
+    async def messages(
+        self, info: Ctx, job_id: strawberry.ID, limit: int = 20, cursor: str | None = None
+    ) -> t.MessagePage:
+        page = await call(info, messaging.list_messages, str(job_id), limit=limit, cursor=cursor)
+        return t.MessagePage.from_pydantic(page)
+
+    @strawberry.field(description="Phone numbers of the job's participants, while it is active.")
+    async def contacts(self, info: Ctx, job_id: strawberry.ID) -> t.Contacts:
+        return t.Contacts.from_pydantic(await call(info, messaging.contacts, str(job_id)))

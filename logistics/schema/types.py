@@ -6,10 +6,9 @@ renderings. ``from_pydantic`` turns a resolver's answer into the GraphQL object.
 
 from __future__ import annotations
 
-import strawberry
 from strawberry.experimental.pydantic import type as from_shape
 
-from logistics.shapes import common, drivers, jobs, media, quotes
+from logistics.shapes import common, drivers, events, jobs, media, messaging, quotes
 
 
 @from_shape(
@@ -191,4 +190,56 @@ class JobImagePage:
     pass
 
 
-__all__ = ["strawberry"]
+@from_shape(model=messaging.MessageView, all_fields=True, name="Message")
+class Message:
+    pass
+
+
+@from_shape(model=messaging.MessagePage, all_fields=True, name="MessagePage")
+class MessagePage:
+    pass
+
+
+@from_shape(model=messaging.MarkReadResult, all_fields=True, name="MarkReadResult")
+class MarkReadResult:
+    pass
+
+
+@from_shape(model=messaging.IssueView, all_fields=True, name="JobIssue")
+class JobIssue:
+    pass
+
+
+@from_shape(model=messaging.IssuePage, all_fields=True, name="JobIssuePage")
+class JobIssuePage:
+    pass
+
+
+@from_shape(model=messaging.SupportContact, all_fields=True, name="SupportContact")
+class SupportContact:
+    pass
+
+
+@from_shape(model=messaging.Contacts, all_fields=True, name="Contacts")
+class Contacts:
+    pass
+
+
+@from_shape(model=events.JobUpdate, all_fields=True, name="JobUpdate")
+class JobUpdate:
+    pass
+
+
+@from_shape(model=events.DriverLocation, all_fields=True, name="DriverLocation")
+class DriverLocation:
+    pass
+
+
+@from_shape(model=events.FeedChange, all_fields=True, name="FeedChange")
+class FeedChange:
+    pass
+
+
+@from_shape(model=events.JobOfferEvent, all_fields=True, name="JobOffer")
+class JobOffer:
+    pass

@@ -1,0 +1,199 @@
+"""The job's chat, the problems flagged on it, and the phone numbers of its participants.
+
+All three are for the job's customer and its assigned driver only; anyone else gets
+``NOT_FOUND``. Sending and calling need an active job; messages stay readable afterwards.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlmodel import col
+
+from logistics.auth import is_active, participant_access
+from logistics.errors import DomainError, ErrorCode, validation_failed
+from logistics.models import Driver, JobImage, JobIssue, Message
+from logistics.pubsub import issues_channel, messages_channel
+from logistics.resolvers import idempotency
+from logistics.resolvers.context import Ctx
+from logistics.resolvers.pagination import keyset_page
+from logistics.shapes.common import Contact
+from logistics.shapes.messaging import (
+    Contacts,
+    IssueIn,
+    IssuePage,
+    IssueView,
+    MarkReadIn,
+    MarkReadResult,
+    MessageIn,
+    MessagePage,
+    MessageView,
+    SupportContact,
+)
+
+
+def message_view(message: Message) -> MessageView:
+    return MessageView.model_validate(message, from_attributes=True)
+
+
+def issue_view(issue: JobIssue) -> IssueView:
+    return IssueView.model_validate(issue, from_attributes=True)
+
+
+def _require_active(active: bool, what: str) -> None:
+    if not active:
+        raise DomainError(ErrorCode.JOB_NOT_ACTIVE, f"{what} only while the job is active")
+
+
+async def send_message(
+    ctx: Ctx, job_id: str, data: MessageIn, *, idempotency_key: str | None = None
+) -> MessageView:
+    access = await participant_access(ctx.session, ctx.principal, job_id)
+    _require_active(is_active(access.job), "messages can be sent")
+
+    async def create() -> tuple[str, MessageView]:
+        message = Message(
+            job_id=job_id,
+            sender_id=ctx.principal.sub,
+            sender_role=access.role,
+            body=data.body,
+            created_at=ctx.now(),
+        )
+        ctx.session.add(message)
+        await ctx.session.flush()
+        view = message_view(message)
+        ctx.publish(messages_channel(job_id), {"type": "message", **view.model_dump(mode="json")})
+        return message.id, view
+
+    async def replay(message_id: str) -> MessageView:
+        found = (await ctx.session.execute(select(Message).where(col(Message.id) == message_id))).scalar_one()
+        return message_view(found)
+
+    return await idempotency.once(
+        ctx,
+        scope=f"messages.create:{job_id}",
+        key=idempotency_key,
+        payload=data.model_dump(mode="json"),
+        create=create,
+        replay=replay,
+    )
+
+
+async def list_messages(ctx: Ctx, job_id: str, *, limit: int = 20, cursor: str | None = None) -> MessagePage:
+    await participant_access(ctx.session, ctx.principal, job_id)
+    query = select(Message).where(col(Message.job_id) == job_id)
+    messages, next_cursor = await keyset_page(
+        ctx.session, query, col(Message.id), limit=limit, cursor=cursor, newest_first=False
+    )
+    return MessagePage(items=[message_view(m) for m in messages], next_cursor=next_cursor)
+
+
+async def mark_messages_read(ctx: Ctx, job_id: str, data: MarkReadIn) -> MarkReadResult:
+    """Mark the other side's unread messages (up to ``up_to``) as read by the caller."""
+    access = await participant_access(ctx.session, ctx.principal, job_id)
+    conditions = [
+        col(Message.job_id) == job_id,
+        col(Message.sender_role) != access.role,
+        col(Message.read_at).is_(None),
+    ]
+    if data.up_to is not None:
+        anchor = (
+            await ctx.session.execute(
+                select(col(Message.id)).where(col(Message.id) == data.up_to, col(Message.job_id) == job_id)
+            )
+        ).first()
+        if anchor is None:
+            raise validation_failed("up_to is not a message of this job", up_to="unknown message")
+        conditions.append(col(Message.id) <= data.up_to)
+    result = await ctx.session.execute(
+        update(Message)
+        .where(*conditions)
+        .values(read_at=ctx.now())
+        .execution_options(synchronize_session=False)
+    )
+    return MarkReadResult(read=result.rowcount)  # type: ignore[attr-defined]
+
+
+async def report_issue(
+    ctx: Ctx, job_id: str, data: IssueIn, *, idempotency_key: str | None = None
+) -> IssueView:
+    access = await participant_access(ctx.session, ctx.principal, job_id)
+    image_ids = list(dict.fromkeys(data.image_ids))
+    if image_ids:
+        found = set(
+            (
+                await ctx.session.execute(
+                    select(col(JobImage.id)).where(
+                        col(JobImage.job_id) == job_id, col(JobImage.id).in_(image_ids)
+                    )
+                )
+            ).scalars()
+        )
+        missing = [image_id for image_id in image_ids if image_id not in found]
+        if missing:
+            raise validation_failed("images must belong to this job", image_ids=", ".join(missing))
+
+    async def create() -> tuple[str, IssueView]:
+        issue = JobIssue(
+            job_id=job_id,
+            type=data.type.value,
+            description=data.description,
+            reported_by=access.role,
+            reporter_id=ctx.principal.sub,
+            image_ids=image_ids,
+            created_at=ctx.now(),
+        )
+        ctx.session.add(issue)
+        await ctx.session.flush()
+        view = issue_view(issue)
+        ctx.publish(issues_channel(job_id), {"type": "issue", **view.model_dump(mode="json")})
+        return issue.id, view
+
+    async def replay(issue_id: str) -> IssueView:
+        found = (await ctx.session.execute(select(JobIssue).where(col(JobIssue.id) == issue_id))).scalar_one()
+        return issue_view(found)
+
+    return await idempotency.once(
+        ctx,
+        scope=f"issues.create:{job_id}",
+        key=idempotency_key,
+        payload=data.model_dump(mode="json"),
+        create=create,
+        replay=replay,
+    )
+
+
+async def list_issues(ctx: Ctx, job_id: str, *, limit: int = 20, cursor: str | None = None) -> IssuePage:
+    await participant_access(ctx.session, ctx.principal, job_id)
+    query = select(JobIssue).where(col(JobIssue.job_id) == job_id)
+    issues, next_cursor = await keyset_page(
+        ctx.session, query, col(JobIssue.id), limit=limit, cursor=cursor, newest_first=False
+    )
+    return IssuePage(items=[issue_view(i) for i in issues], next_cursor=next_cursor)
+
+
+async def contacts(ctx: Ctx, job_id: str) -> Contacts:
+    access = await participant_access(ctx.session, ctx.principal, job_id)
+    job = access.job
+    _require_active(is_active(job), "contacts are shown")
+    pickup_contact = Contact.model_validate(job.pickup["contact"])
+    driver_contact = None
+    if job.driver_id is not None:
+        driver = (
+            await ctx.session.execute(select(Driver).where(col(Driver.id) == job.driver_id))
+        ).scalar_one()
+        driver_contact = Contact(name=driver.name, phone=driver.phone)
+    # The customer's own number comes from the identity token; without one, the pickup
+    # contact (whom the customer named for this order) is the best number to call.
+    customer = (
+        Contact(name=job.customer_name or pickup_contact.name, phone=job.customer_phone)
+        if job.customer_phone
+        else pickup_contact
+    )
+    region = ctx.settings.region(job.region_id)
+    return Contacts(
+        customer=customer,
+        driver=driver_contact,
+        pickup=pickup_contact,
+        dropoff=Contact.model_validate(job.dropoff["contact"]),
+        support=SupportContact(phone=region.support_phone),
+    )
