@@ -13,6 +13,7 @@ from sqlalchemy import text
 from logistics.auth import TokenVerifier
 from logistics.config import Settings
 from logistics.db import Database
+from logistics.dispatch.loop import DispatchLoop
 from logistics.limits import BodySizeLimit
 from logistics.pubsub import PubSub
 from logistics.resolvers.context import Platform
@@ -41,9 +42,13 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await platform.pubsub.connect()
+        loop = DispatchLoop(platform)
+        if platform.settings.dispatch_loop:
+            loop.start()
         try:
             yield
         finally:
+            await loop.stop()
             await platform.pubsub.disconnect()
             await platform.db.dispose()
 

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     max_json_body_kb: int = 1024
     driver_auto_approve: bool = False
     offer_ttl_s: int = 30
+    dispatch_max_offers: int = 5
+    dispatch_max_radius_m: int = 10_000
+    dispatch_retry_s: int = 30
+    dispatch_interval_s: float = 1.0
+    dispatch_loop: bool = True
     location_stale_after_s: int = 120
     regions_file: Path | None = None
     rate_limit_per_min: int = 0

@@ -68,6 +68,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         broadcast_url=BROADCAST_URL,
         storage_dir=tmp_path / "storage",
         driver_auto_approve=True,
+        # Tests drive dispatch by hand (dispatch.loop.run_once) with the test clock.
+        dispatch_loop=False,
         max_upload_mb=1,
         jwt_secret="test-secret-" + "x" * 32,
     )

@@ -1,5 +1,6 @@
 """Tables, one module per aggregate. Importing this package registers them all."""
 
+from logistics.models.dispatch import JobOffer
 from logistics.models.driver import Driver
 from logistics.models.idempotency import IdempotencyKey
 from logistics.models.job import Job, JobEvent, JobRejection, LocationPoint
@@ -15,6 +16,7 @@ __all__ = [
     "JobEvent",
     "JobImage",
     "JobIssue",
+    "JobOffer",
     "JobRejection",
     "LedgerEntry",
     "LocationPoint",

@@ -48,6 +48,10 @@ class Job(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Dispatch: how many drivers were offered the job, and when the loop should next look
+    # for one (None: an offer is live, or automatic offers ran out and it waits in the feed).
+    offer_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    dispatch_after: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
 
 
 class JobEvent(SQLModel, table=True):

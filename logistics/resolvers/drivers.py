@@ -6,12 +6,13 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from logistics.auth import driver_of, require_driver, require_role
+from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, not_found
 from logistics.geo import cell_of
 from logistics.models import Driver, Upload
 from logistics.resolvers.context import Ctx
 from logistics.resolvers.pagination import keyset_page
-from logistics.resolvers.views import driver_view
+from logistics.resolvers.views import driver_position, driver_view
 from logistics.shapes.common import LocationReport
 from logistics.shapes.drivers import (
     AvailabilityIn,
@@ -75,6 +76,10 @@ async def set_availability(ctx: Ctx, data: AvailabilityIn) -> AvailabilityView:
         driver.updated_at = ctx.now()
         ctx.session.add(driver)
         await ctx.session.flush()
+        if driver.online:
+            await offers.offer_nearby_job_to_driver(ctx, driver)
+        else:
+            await offers.withdraw_offers_of(ctx, driver)
     return AvailabilityView(online=driver.online, since=driver.online_since)
 
 
@@ -98,9 +103,13 @@ def apply_position(driver: Driver, report: LocationReport, ctx: Ctx) -> bool:
 
 async def update_location(ctx: Ctx, report: LocationReport) -> None:
     driver = await require_driver(ctx.session, ctx.principal, lock=True)
+    was_fresh = driver_position(driver, ctx.settings, ctx.now()) is not None
     if apply_position(driver, report, ctx):
         ctx.session.add(driver)
         await ctx.session.flush()
+        if driver.online and not was_fresh:
+            # An online driver whose position was unknown or stale is new to dispatch.
+            await offers.offer_nearby_job_to_driver(ctx, driver)
 
 
 async def pending_drivers(ctx: Ctx, *, limit: int = 20, cursor: str | None = None) -> DriverPage:

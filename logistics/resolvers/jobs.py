@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, not_, select, update
 from sqlmodel import col
 
 from logistics.auth import ACTIVE_STATUSES, job_access, require_driver
+from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, validation_failed
 from logistics.geo import bounding_box, haversine_m
-from logistics.models import Driver, Job, JobRejection
+from logistics.models import Driver, Job, JobOffer, JobRejection
 from logistics.pricing import driver_can_take
 from logistics.resolvers import idempotency
 from logistics.resolvers.context import Ctx
 from logistics.resolvers.lifecycle import append_event, invalid_transition, record_transition
-from logistics.resolvers.orders import new_job
+from logistics.resolvers.orders import new_job, start_dispatch
 from logistics.resolvers.pagination import keyset_page, offset_page
 from logistics.resolvers.views import job_view, job_views
 from logistics.shapes.jobs import (
@@ -62,6 +63,13 @@ async def available_jobs(
         )
     min_lat, max_lat, min_lng, max_lng = bounding_box(lat, lng, radius)
     rejected = select(col(JobRejection.job_id)).where(col(JobRejection.driver_id) == driver.id)
+    now = ctx.now()
+    # A job under a live exclusive offer to another driver is not in this driver's feed.
+    offered_to_others = select(col(JobOffer.job_id)).where(
+        col(JobOffer.status) == "pending",
+        col(JobOffer.driver_id) != driver.id,
+        col(JobOffer.expires_at) > now,
+    )
     query = (
         select(Job)
         .where(
@@ -70,6 +78,7 @@ async def available_jobs(
             col(Job.pickup_lat).between(min_lat, max_lat),
             col(Job.pickup_lng).between(min_lng, max_lng),
             col(Job.id).not_in(rejected),
+            col(Job.id).not_in(offered_to_others),
         )
         .limit(FEED_SCAN_LIMIT)
     )
@@ -91,6 +100,7 @@ async def available_jobs(
         now=ctx.now(),
         viewer="feed",
         feed_distances=distances,
+        feed_driver=driver,
     )
     return JobPage(items=views, next_cursor=next_cursor)
 
@@ -170,6 +180,8 @@ async def create_job(ctx: Ctx, data: CreateJobIn, *, idempotency_key: str | None
             job.driver_id = driver.id
             job.accepted_at = ctx.now()
             await record_transition(ctx, job, "accepted", actor_role="driver")
+        elif job.status == "searching":
+            await start_dispatch(ctx, job)
         return job.id, await job_view(
             ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="customer"
         )
@@ -197,7 +209,13 @@ async def _approved_driver_or_none(ctx: Ctx) -> Driver | None:
 async def accept_job(ctx: Ctx, job_id: str) -> JobView:
     """Take a job from the feed. One conditional UPDATE decides among racing drivers."""
     driver = await require_driver(ctx.session, ctx.principal)
-    access = await job_access(ctx.session, ctx.principal, job_id, allow_feed=True)
+    try:
+        access = await job_access(ctx.session, ctx.principal, job_id, allow_feed=True)
+    except DomainError as exc:
+        # The feed showed it a moment ago: the driver who came second hears why it is gone.
+        if exc.code is ErrorCode.NOT_FOUND and await _taken_by_another_driver(ctx, job_id, driver):
+            raise DomainError(ErrorCode.OFFER_TAKEN, "another driver has taken this job") from exc
+        raise
     job = access.job
     if job.driver_id == driver.id:
         if job.status == "accepted":
@@ -213,17 +231,42 @@ async def accept_job(ctx: Ctx, job_id: str) -> JobView:
             ErrorCode.FORBIDDEN, f"a {driver.vehicle_type} cannot take a {job.vehicle_type} job"
         )
     now = ctx.now()
+    exclusive_elsewhere = exists().where(
+        col(JobOffer.job_id) == col(Job.id),
+        col(JobOffer.status) == "pending",
+        col(JobOffer.driver_id) != driver.id,
+        col(JobOffer.expires_at) > now,
+    )
     result = await ctx.session.execute(
         update(Job)
-        .where(col(Job.id) == job_id, col(Job.status) == "searching", col(Job.driver_id).is_(None))
+        .where(
+            col(Job.id) == job_id,
+            col(Job.status) == "searching",
+            col(Job.driver_id).is_(None),
+            not_(exclusive_elsewhere),
+        )
         .values(status="accepted", driver_id=driver.id, accepted_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise DomainError(ErrorCode.OFFER_TAKEN, "another driver has taken this job")
     await ctx.session.refresh(job)
+    await offers.job_taken(ctx, job, driver)
     await append_event(ctx, job, "searching", actor_role="driver")
     return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="driver")
+
+
+async def _taken_by_another_driver(ctx: Ctx, job_id: str, driver: Driver) -> bool:
+    """A job from the feed (not a driver's own custom delivery) that this driver could have
+    taken, now assigned to someone else."""
+    job = (await ctx.session.execute(select(Job).where(col(Job.id) == job_id))).scalar_one_or_none()
+    return (
+        job is not None
+        and job.driver_id is not None
+        and job.driver_id != driver.id
+        and job.created_by != CreatedBy.DRIVER.value
+        and driver_can_take(driver.vehicle_type, job.vehicle_type)
+    )
 
 
 async def reject_job(ctx: Ctx, job_id: str, data: RejectIn) -> RejectResult:
@@ -246,4 +289,5 @@ async def reject_job(ctx: Ctx, job_id: str, data: RejectIn) -> RejectResult:
             JobRejection(job_id=job_id, driver_id=driver.id, reason=data.reason.value, at=ctx.now())
         )
         await ctx.session.flush()
+    await offers.driver_passed(ctx, access.job, driver, data.reason.value)
     return RejectResult(job_id=job_id, rejected=True, reason=data.reason)

@@ -11,6 +11,7 @@ from sqlmodel import col
 from logistics import ledger
 from logistics.auth import customer_job
 from logistics.config import VehicleType
+from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
 from logistics.models import Driver, Job, Quote
 from logistics.pricing import price_trip
@@ -98,6 +99,14 @@ async def new_job(
     return job
 
 
+async def start_dispatch(ctx: Ctx, job: Job) -> None:
+    """A job has entered ``searching``: offer it to the nearest driver now; if nobody is in
+    range, the dispatch loop tries again later."""
+    job.dispatch_after = ctx.now()
+    ctx.session.add(job)
+    await offers.offer_job_to_next_driver(ctx, job)
+
+
 def _merge_stop(stop: dict[str, Any], change: StopUpdate | None, name: str) -> dict[str, Any]:
     if change is None:
         return stop
@@ -155,6 +164,8 @@ async def create_order(ctx: Ctx, data: OrderIn, *, idempotency_key: str | None =
             notes=data.notes,
             quote=quote,
         )
+        if job.status == "searching":
+            await start_dispatch(ctx, job)
         return job.id, await job_view(ctx.session, job, settings=ctx.settings, now=now, viewer="customer")
 
     async def replay(job_id: str) -> JobView:
@@ -242,6 +253,7 @@ async def cancel_order(ctx: Ctx, job_id: str, data: CancelIn) -> JobView:
             "fee": {"amount": fee, "currency": job.currency},
             "refund": {"amount": refund, "currency": job.currency},
         }
+        await offers.job_cancelled(ctx, job)
         await record_transition(ctx, job, "cancelled", actor_role="customer", note=data.reason)
     return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="customer")
 

@@ -15,13 +15,14 @@ from sqlmodel import col
 
 from logistics.config import Region, Settings
 from logistics.geo import estimate_eta
-from logistics.models import Driver, Job, JobEvent, JobImage, Quote, Upload
+from logistics.models import Driver, Job, JobEvent, JobImage, JobOffer, Quote, Upload
 from logistics.shapes.common import Eta, Money, Point, StopView, Vehicle
 from logistics.shapes.drivers import DriverView
 from logistics.shapes.jobs import (
     Cancellation,
     DriverSummary,
     JobView,
+    OfferSummary,
     PaymentInfo,
     TimelineEntry,
 )
@@ -126,6 +127,7 @@ async def job_views(
     now: datetime,
     viewer: str,
     feed_distances: dict[str, float] | None = None,
+    feed_driver: Driver | None = None,
 ) -> list[JobView]:
     """``viewer`` is the caller's relation to the jobs: customer, driver, feed or ops.
 
@@ -134,10 +136,19 @@ async def job_views(
     """
     events = await timelines(session, [job.id for job in jobs])
     drivers = await drivers_by_id(session, {job.driver_id for job in jobs if job.driver_id})
+    my_offers: dict[str, JobOffer] = {}
+    if feed_driver is not None and jobs:
+        query = select(JobOffer).where(
+            col(JobOffer.driver_id) == feed_driver.id,
+            col(JobOffer.status) == "pending",
+            col(JobOffer.job_id).in_([job.id for job in jobs]),
+        )
+        my_offers = {offer.job_id: offer for offer in (await session.execute(query)).scalars()}
     views = []
     for job in jobs:
         driver = drivers.get(job.driver_id) if job.driver_id else None
         region = settings.region(job.region_id)
+        offer = my_offers.get(job.id)
         cancellation = None
         if job.cancellation:
             cancellation = Cancellation.model_validate(job.cancellation)
@@ -176,7 +187,8 @@ async def job_views(
                 if driver
                 else None,
                 distance_m=distance,
-                eta=job_eta(job, region, driver, settings, now),
+                eta=job_eta(job, region, driver or feed_driver, settings, now),
+                offer=OfferSummary(id=offer.id, expires_at=offer.expires_at) if offer else None,
             )
         )
     return views

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from strawberry.experimental.pydantic import type as from_shape
 
-from logistics.shapes import common, drivers, events, jobs, media, messaging, quotes
+from logistics.shapes import common, dispatch, drivers, events, jobs, media, messaging, quotes
 
 
 @from_shape(
@@ -75,6 +75,11 @@ class PaymentInfo:
 
 @from_shape(model=jobs.DriverSummary, all_fields=True, name="DriverSummary")
 class DriverSummary:
+    pass
+
+
+@from_shape(model=jobs.OfferSummary, all_fields=True, name="OfferSummary")
+class OfferSummary:
     pass
 
 
@@ -242,4 +247,9 @@ class FeedChange:
 
 @from_shape(model=events.JobOfferEvent, all_fields=True, name="JobOffer")
 class JobOffer:
+    pass
+
+
+@from_shape(model=dispatch.OfferLogEntry, all_fields=True, name="OfferLogEntry")
+class OfferLogEntry:
     pass

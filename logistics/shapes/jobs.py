@@ -116,6 +116,13 @@ class DriverSummary(Shape):
     rating: float | None = None
 
 
+class OfferSummary(Shape):
+    """An exclusive offer of the job to the driver looking at it, until ``expires_at``."""
+
+    id: str
+    expires_at: datetime
+
+
 class JobView(Shape):
     id: str
     status: JobStatus
@@ -139,6 +146,7 @@ class JobView(Shape):
     driver: DriverSummary | None = None
     distance_m: int = Field(description="Trip length; in the feed, the distance to pickup.")
     eta: Eta | None = None
+    offer: OfferSummary | None = None
 
 
 class JobPage(Shape):

@@ -1,0 +1,58 @@
+"""The background loop that keeps dispatch moving without any request: it expires offers
+nobody answered and offers jobs whose dispatch is due.
+
+It is started by the app's lifespan in every server process. State lives in rows (offers
+with expiry, jobs with ``dispatch_after``), so a restarted process resumes where the last one
+stopped, and several processes can run the loop: on PostgreSQL each claims rows with
+``FOR UPDATE SKIP LOCKED``; on SQLite writers are serialised anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+
+from logistics.auth import Principal
+from logistics.dispatch import offers
+from logistics.resolvers.context import Ctx, Platform
+
+log = logging.getLogger("logistics.dispatch")
+SYSTEM = Principal(sub="system", name="dispatch", roles=frozenset({"system"}))
+
+
+async def run_once(platform: Platform) -> tuple[int, int]:
+    """One pass: (offers expired, jobs dispatched). Each step is its own transaction."""
+    async with platform.db.unit_of_work() as uow:
+        expired = await offers.expire_due_offers(Ctx(uow=uow, principal=SYSTEM, platform=platform))
+    async with platform.db.unit_of_work() as uow:
+        dispatched = await offers.dispatch_waiting_jobs(Ctx(uow=uow, principal=SYSTEM, platform=platform))
+    return expired, dispatched
+
+
+class DispatchLoop:
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="dispatch-loop")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        interval = self.platform.settings.dispatch_interval_s
+        while True:
+            try:
+                await run_once(self.platform)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A failed pass (database briefly away) must not end dispatch for good.
+                log.exception("dispatch pass failed")
+            await asyncio.sleep(interval)
