@@ -135,9 +135,18 @@ class Settings(BaseSettings):
     stripe_secret_key: str | None = None
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: str | None = None
+    # Where the Stripe SDK sends requests; tests point it at a local fake server.
+    stripe_api_base: str | None = None
     paypal_client_id: str | None = None
     paypal_client_secret: str | None = None
     paypal_environment: Literal["sandbox", "live"] = "sandbox"
+    paypal_webhook_id: str | None = None
+    # Where the PayPal SDK sends requests instead of the environment's; tests use a fake.
+    paypal_base_url: str | None = None
+    payout_provider: Literal["manual", "stripe"] = "manual"
+    # Key for payout details at rest (Fernet, urlsafe base64 of 32 bytes). Derived from the
+    # JWT secret in development; required in production.
+    encryption_key: str | None = None
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod

@@ -1,0 +1,1 @@
+"""Payments in (Stripe, PayPal, cash on delivery) and payouts out, behind small protocols."""
