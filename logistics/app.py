@@ -17,7 +17,18 @@ from logistics.dispatch.loop import DispatchLoop
 from logistics.limits import BodySizeLimit
 from logistics.pubsub import PubSub
 from logistics.resolvers.context import Platform
-from logistics.rest_compat import drivers, handlers, jobs, media, messaging, orders, quotes
+from logistics.rest_compat import (
+    drivers,
+    handlers,
+    jobs,
+    media,
+    messaging,
+    orders,
+    payments,
+    payouts,
+    quotes,
+    webhooks,
+)
 from logistics.storage import Storage
 
 REST_PREFIX = "/client/logistics"
@@ -65,9 +76,10 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     )
     app.state.platform = platform
     handlers.install(app)
-    for module in (drivers, quotes, orders, jobs, media, messaging):
+    for module in (drivers, quotes, orders, jobs, media, messaging, payments, payouts):
         app.include_router(module.router, prefix=REST_PREFIX)
 
+    app.include_router(webhooks.router)
     from logistics.schema import graphql_router
 
     app.include_router(graphql_router(platform), prefix="/graphql", include_in_schema=False)

@@ -7,17 +7,28 @@ else, so money can only move, never appear or vanish.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from logistics.models import LedgerEntry
-from logistics.models.base import new_id
+from logistics.models.base import new_id, utcnow
 
+# A driver's available balance: what the platform owes it.
 DRIVER_EARNINGS = "driver_earnings"
+# Earnings a driver collected in cash from the customer: earned, never owed by the platform.
+DRIVER_CASH = "driver_cash_earnings"
+# The platform's commission on a cash job, owed by the driver who holds the cash.
+PLATFORM_RECEIVABLE = "platform_receivable"
 PLATFORM_REVENUE = "platform_revenue"
+# Money customers paid in (negative) or were refunded (positive).
 CUSTOMER_PAYMENTS = "customer_payments"
+# A paid job's price, held until the job completes or is cancelled (owner: the job).
+PREPAID_JOBS = "prepaid_jobs"
+PAYOUTS_IN_TRANSIT = "payouts_in_transit"
+PAYOUTS_SETTLED = "payouts_settled"
 
 
 @dataclass(frozen=True)
@@ -28,7 +39,13 @@ class Leg:
 
 
 async def post(
-    session: AsyncSession, *, type: str, currency: str, legs: list[Leg], job_id: str | None = None
+    session: AsyncSession,
+    *,
+    type: str,
+    currency: str,
+    legs: list[Leg],
+    job_id: str | None = None,
+    at: datetime | None = None,
 ) -> str:
     legs = [leg for leg in legs if leg.amount != 0]
     if sum(leg.amount for leg in legs) != 0:
@@ -44,6 +61,7 @@ async def post(
                 currency=currency,
                 type=type,
                 job_id=job_id,
+                created_at=at or utcnow(),
             )
         )
     await session.flush()
@@ -59,10 +77,55 @@ async def balance(session: AsyncSession, account: str, owner_id: str, currency: 
     return int((await session.execute(query)).scalar_one())
 
 
-def split_job_price(price: int, driver_share: int, driver_id: str, customer_id: str) -> list[Leg]:
-    """A completed job: the customer's payment goes to the driver's share and the platform."""
+def completion_legs(
+    *,
+    job_id: str,
+    customer_id: str,
+    driver_id: str,
+    price: int,
+    earnings: int,
+    payment_method: str,
+    paid: bool,
+) -> list[Leg]:
+    """A completed job: the driver's share and the platform's commission, from wherever the
+    customer's money is (prepaid through a provider, cash in the driver's hand, or an invoice)."""
+    commission = price - earnings
+    if paid:
+        return [
+            Leg(PREPAID_JOBS, job_id, -price),
+            Leg(DRIVER_EARNINGS, driver_id, earnings),
+            Leg(PLATFORM_REVENUE, "", commission),
+        ]
+    if payment_method == "cash":
+        return [
+            Leg(CUSTOMER_PAYMENTS, customer_id, -price),
+            Leg(DRIVER_CASH, driver_id, earnings),
+            Leg(PLATFORM_RECEIVABLE, driver_id, commission),
+        ]
     return [
         Leg(CUSTOMER_PAYMENTS, customer_id, -price),
-        Leg(DRIVER_EARNINGS, driver_id, driver_share),
-        Leg(PLATFORM_REVENUE, "", price - driver_share),
+        Leg(DRIVER_EARNINGS, driver_id, earnings),
+        Leg(PLATFORM_REVENUE, "", commission),
     ]
+
+
+def cancellation_legs(
+    *,
+    job_id: str,
+    customer_id: str,
+    driver_id: str | None,
+    price: int,
+    fee: int,
+    driver_share: int,
+    paid: bool,
+) -> list[Leg]:
+    """A cancelled job: the fee split between driver and platform; a prepaid job's price
+    less the fee goes back to the customer."""
+    legs = [Leg(PLATFORM_REVENUE, "", fee - driver_share)]
+    if driver_id is not None:
+        legs.append(Leg(DRIVER_EARNINGS, driver_id, driver_share))
+    if paid:
+        legs += [Leg(PREPAID_JOBS, job_id, -price), Leg(CUSTOMER_PAYMENTS, customer_id, price - fee)]
+    else:
+        legs.append(Leg(CUSTOMER_PAYMENTS, customer_id, -fee))
+    return legs

@@ -7,6 +7,7 @@ from logistics.models.job import Job, JobEvent, JobRejection, LocationPoint
 from logistics.models.media import JobImage, Upload
 from logistics.models.messaging import JobIssue, Message
 from logistics.models.money import LedgerEntry
+from logistics.models.payment import Payment, Payout, PayoutMethod, ProviderEvent, Rating
 from logistics.models.quote import Quote
 
 __all__ = [
@@ -21,6 +22,11 @@ __all__ = [
     "LedgerEntry",
     "LocationPoint",
     "Message",
+    "Payment",
+    "Payout",
+    "PayoutMethod",
+    "ProviderEvent",
     "Quote",
+    "Rating",
     "Upload",
 ]

@@ -13,6 +13,7 @@ from logistics.auth import Principal, TokenVerifier
 from logistics.config import Settings
 from logistics.db import Database, UnitOfWork
 from logistics.models.base import utcnow
+from logistics.payments.gateway import ManualPayouts, PaymentGateway, PayoutGateway
 from logistics.pubsub import PubSub
 from logistics.storage import Storage
 
@@ -26,6 +27,8 @@ class Platform:
     storage: Storage
     verifier: TokenVerifier
     pubsub: PubSub
+    gateways: dict[str, PaymentGateway] = field(default_factory=dict)
+    payouts: PayoutGateway = field(default_factory=ManualPayouts)
     # Tests and the dispatch loop replace the clock; nothing reads the wall clock directly.
     clock: Callable[[], datetime] = field(default=utcnow)
 

@@ -5,20 +5,23 @@ from __future__ import annotations
 from logistics.auth import driver_of
 from logistics.pricing import region_for
 from logistics.resolvers.context import Ctx
-from logistics.resolvers.orders import AVAILABLE_METHODS
+from logistics.resolvers.payments import payment_methods
 from logistics.resolvers.views import driver_view, money
 from logistics.shapes.drivers import (
     InitPayment,
     InitUser,
     InitView,
+    PaypalInit,
     RegionView,
     ServiceArea,
+    StripeInit,
     VehicleTypeView,
 )
 
 
 async def init(ctx: Ctx) -> InitView:
     driver = await driver_of(ctx.session, ctx.principal)
+    settings = ctx.settings
     region = ctx.settings.default_region
     if driver is not None and driver.lat is not None and driver.lng is not None:
         region = region_for(ctx.settings.regions, driver.lat, driver.lng) or region
@@ -26,7 +29,16 @@ async def init(ctx: Ctx) -> InitView:
         user=InitUser(id=ctx.principal.sub, name=ctx.principal.name or (driver.name if driver else None)),
         is_driver=driver is not None,
         driver=driver_view(driver) if driver else None,
-        payment=InitPayment(methods=list(AVAILABLE_METHODS), currency=region.currency),
+        payment=InitPayment(
+            methods=payment_methods(ctx),
+            currency=region.currency,
+            stripe=StripeInit(publishable_key=settings.stripe_publishable_key)
+            if "stripe" in ctx.platform.gateways and settings.stripe_publishable_key
+            else None,
+            paypal=PaypalInit(client_id=settings.paypal_client_id, environment=settings.paypal_environment)
+            if "paypal" in ctx.platform.gateways and settings.paypal_client_id
+            else None,
+        ),
         region=RegionView(
             id=region.id,
             name=region.name,

@@ -162,7 +162,10 @@ async def _has_dropoff_proof(ctx: Ctx, job: Job) -> bool:
 async def advance_job(ctx: Ctx, job_id: str, step: str, data: TransitionIn) -> JobView:
     """One of the seven driver steps, by the assigned driver only."""
     target = DRIVER_STEPS[step]
-    driver = await require_driver(ctx.session, ctx.principal)
+    # Lock the driver before the job, as tracking does (its points reference the job): the
+    # opposite order deadlocks `complete` against tracking, and without the lock two jobs
+    # completing at once lose one `completed_jobs` increment.
+    driver = await require_driver(ctx.session, ctx.principal, lock=True)
     job = await driver_job(ctx.session, driver, job_id, lock=True)
     if must_move(job, target):
         if data.point is None and target != "completed":
@@ -195,8 +198,17 @@ async def _settle_completed_job(ctx: Ctx, job: Job, *, driver_id: str) -> None:
     job.completed_at = ctx.now()
     await ledger.post(
         ctx.session,
+        at=ctx.now(),
         type="earning",
         currency=job.currency,
         job_id=job.id,
-        legs=ledger.split_job_price(job.price, job.driver_earnings, driver_id, job.customer_id),
+        legs=ledger.completion_legs(
+            job_id=job.id,
+            customer_id=job.customer_id,
+            driver_id=driver_id,
+            price=job.price,
+            earnings=job.driver_earnings,
+            payment_method=job.payment_method,
+            paid=job.payment_status == "paid",
+        ),
     )

@@ -15,7 +15,7 @@ from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
 from logistics.models import Driver, Job, Quote
 from logistics.pricing import price_trip
-from logistics.resolvers import idempotency
+from logistics.resolvers import idempotency, payments
 from logistics.resolvers.context import Ctx
 from logistics.resolvers.lifecycle import NEXT, invalid_transition, must_move, record_transition
 from logistics.resolvers.pagination import keyset_page
@@ -24,8 +24,6 @@ from logistics.shapes.common import Point, Vehicle
 from logistics.shapes.jobs import JobPage, JobStatus, JobView, TrackedDriver, TrackView
 from logistics.shapes.orders import CancelIn, OrderIn, OrderUpdateIn, StopUpdate
 
-# Payment methods that work today; card and PayPal need the payment gateways.
-AVAILABLE_METHODS = ("cash",)
 FREE_CANCEL = ("awaiting_payment", "searching")
 
 
@@ -125,10 +123,11 @@ def _merge_stop(stop: dict[str, Any], change: StopUpdate | None, name: str) -> d
 
 
 async def create_order(ctx: Ctx, data: OrderIn, *, idempotency_key: str | None = None) -> JobView:
-    if data.payment_method.value not in AVAILABLE_METHODS:
+    methods = payments.payment_methods(ctx)
+    if data.payment_method.value not in methods:
         raise validation_failed(
-            f"{data.payment_method.value} payments are not available; pay with cash",
-            payment_method=f"one of {', '.join(AVAILABLE_METHODS)}",
+            f"{data.payment_method.value} payments are not available",
+            payment_method=f"one of {', '.join(methods)}",
         )
 
     async def create() -> tuple[str, JobView]:
@@ -238,15 +237,26 @@ async def cancel_order(ctx: Ctx, job_id: str, data: CancelIn) -> JobView:
         fee = 0 if job.status in FREE_CANCEL else min(region.cancellation_fee, job.price)
         paid = job.payment_status == "paid"
         refund = job.price - fee if paid else 0
-        if fee and job.driver_id:
-            driver_share = fee * region.cancellation_driver_share_bps // 10_000
+        if fee or paid:
+            driver_share = fee * region.cancellation_driver_share_bps // 10_000 if job.driver_id else 0
             await ledger.post(
                 ctx.session,
-                type="cancellation_fee",
+                at=ctx.now(),
+                type="cancellation",
                 currency=job.currency,
                 job_id=job.id,
-                legs=ledger.split_job_price(fee, driver_share, job.driver_id, job.customer_id),
+                legs=ledger.cancellation_legs(
+                    job_id=job.id,
+                    customer_id=job.customer_id,
+                    driver_id=job.driver_id,
+                    price=job.price,
+                    fee=fee,
+                    driver_share=driver_share,
+                    paid=paid,
+                ),
             )
+        if refund:
+            await payments.refund_delivery(ctx, job, refund)
         job.cancellation = {
             "by": "customer",
             "reason": data.reason,

@@ -10,12 +10,14 @@ from starlette.requests import HTTPConnection
 from strawberry.extensions import MaxTokensLimiter
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from logistics.config import Settings
 from logistics.resolvers.context import Platform
 from logistics.schema.context import GraphQLContext
 from logistics.schema.extensions import ErrorCodes, UnitOfWorkExtension, complexity_extensions
+from logistics.schema.money import MoneyMutation, MoneyQuery
 from logistics.schema.mutation import Mutation
 from logistics.schema.query import Query
 from logistics.schema.subscription import Subscription
@@ -33,8 +35,8 @@ class LogisticsSchema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     return LogisticsSchema(
-        query=Query,
-        mutation=Mutation,
+        query=merge_types("Query", (Query, MoneyQuery)),
+        mutation=merge_types("Mutation", (Mutation, MoneyMutation)),
         subscription=Subscription,
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from strawberry.experimental.pydantic import type as from_shape
 
-from logistics.shapes import common, dispatch, drivers, events, jobs, media, messaging, quotes
+from logistics.shapes import common, dispatch, drivers, events, jobs, media, messaging, money, quotes
 
 
 @from_shape(
@@ -252,4 +252,64 @@ class JobOffer:
 
 @from_shape(model=dispatch.OfferLogEntry, all_fields=True, name="OfferLogEntry")
 class OfferLogEntry:
+    pass
+
+
+@from_shape(model=money.StripeConfig, all_fields=True, name="StripeConfig")
+class StripeConfig:
+    pass
+
+
+@from_shape(model=money.PaymentStart, all_fields=True, name="PaymentStart")
+class PaymentStart:
+    pass
+
+
+@from_shape(model=money.PaymentView, all_fields=True, name="Payment")
+class Payment:
+    pass
+
+
+@from_shape(model=money.RatingView, all_fields=True, name="Rating")
+class Rating:
+    pass
+
+
+@from_shape(model=money.TipResult, all_fields=True, name="TipResult")
+class TipResult:
+    pass
+
+
+@from_shape(model=money.PayoutMethodView, all_fields=True, name="PayoutMethod")
+class PayoutMethod:
+    pass
+
+
+@from_shape(model=money.PayoutMethodPage, all_fields=True, name="PayoutMethodPage")
+class PayoutMethodPage:
+    pass
+
+
+@from_shape(model=money.PayoutView, all_fields=True, name="Payout")
+class Payout:
+    pass
+
+
+@from_shape(model=money.PayoutPage, all_fields=True, name="PayoutPage")
+class PayoutPage:
+    pass
+
+
+@from_shape(model=money.PaymentLine, all_fields=True, name="PaymentLine")
+class PaymentLine:
+    pass
+
+
+@from_shape(model=money.PaymentTotals, all_fields=True, name="PaymentTotals")
+class PaymentTotals:
+    pass
+
+
+@from_shape(model=money.PaymentHistory, all_fields=True, name="PaymentHistory")
+class PaymentHistory:
     pass

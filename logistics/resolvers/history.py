@@ -1,0 +1,100 @@
+"""A driver's payment history, read from the ledger: every line, and the totals."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlmodel import col
+
+from logistics import ledger
+from logistics.auth import driver_job, require_driver
+from logistics.models import Driver, LedgerEntry
+from logistics.resolvers.context import Ctx
+from logistics.resolvers.pagination import keyset_page
+from logistics.resolvers.payouts import driver_region
+from logistics.resolvers.views import money
+from logistics.shapes.money import PaymentHistory, PaymentLine, PaymentTotals
+
+LINE_TYPES = {
+    "earning": "earning",
+    "tip": "tip",
+    "cancellation": "cancellation_fee",
+    "payout": "payout",
+    "payout_reversal": "adjustment",
+}
+DRIVER_ACCOUNTS = (ledger.DRIVER_EARNINGS, ledger.DRIVER_CASH)
+
+
+def _line(entry: LedgerEntry) -> PaymentLine:
+    return PaymentLine.model_validate(
+        {
+            "job_id": entry.job_id,
+            "type": LINE_TYPES.get(entry.type, "adjustment"),
+            "amount": money(entry.amount, entry.currency),
+            "at": entry.created_at,
+            "paid_in_cash": entry.account == ledger.DRIVER_CASH,
+        }
+    )
+
+
+async def _totals(ctx: Ctx, driver: Driver, currency: str, job_id: str | None = None) -> PaymentTotals:
+    query = (
+        select(
+            col(LedgerEntry.account), col(LedgerEntry.type), func.coalesce(func.sum(LedgerEntry.amount), 0)
+        )
+        .where(
+            col(LedgerEntry.owner_id) == driver.id,
+            col(LedgerEntry.currency) == currency,
+            col(LedgerEntry.account).in_((*DRIVER_ACCOUNTS, ledger.PAYOUTS_SETTLED)),
+        )
+        .group_by(col(LedgerEntry.account), col(LedgerEntry.type))
+    )
+    if job_id is not None:
+        query = query.where(col(LedgerEntry.job_id) == job_id)
+    sums = {(account, kind): int(total) for account, kind, total in (await ctx.session.execute(query)).all()}
+    earned = sum(v for (a, k), v in sums.items() if a in DRIVER_ACCOUNTS and k in ("earning", "cancellation"))
+    tips = sum(v for (a, k), v in sums.items() if a in DRIVER_ACCOUNTS and k == "tip")
+    paid_out = sum(v for (a, _), v in sums.items() if a == ledger.PAYOUTS_SETTLED)
+    balance = sum(v for (a, _), v in sums.items() if a == ledger.DRIVER_EARNINGS)
+    return PaymentTotals(
+        earned=money(earned, currency),
+        tips=money(tips, currency),
+        paid_out=money(paid_out, currency),
+        balance=money(balance, currency),
+    )
+
+
+async def payment_history(ctx: Ctx, *, limit: int = 20, cursor: str | None = None) -> PaymentHistory:
+    driver = await require_driver(ctx.session, ctx.principal)
+    currency = ctx.settings.region(driver_region(ctx, driver)).currency
+    query = select(LedgerEntry).where(
+        col(LedgerEntry.owner_id) == driver.id, col(LedgerEntry.account).in_(DRIVER_ACCOUNTS)
+    )
+    entries, next_cursor = await keyset_page(
+        ctx.session, query, col(LedgerEntry.id), limit=limit, cursor=cursor
+    )
+    return PaymentHistory(
+        items=[_line(e) for e in entries],
+        totals=await _totals(ctx, driver, currency),
+        next_cursor=next_cursor,
+    )
+
+
+async def job_payments(
+    ctx: Ctx, job_id: str, *, limit: int = 20, cursor: str | None = None
+) -> PaymentHistory:
+    """One job's lines for its driver; another driver's job is NOT_FOUND."""
+    driver = await require_driver(ctx.session, ctx.principal)
+    job = await driver_job(ctx.session, driver, job_id)
+    query = select(LedgerEntry).where(
+        col(LedgerEntry.owner_id) == driver.id,
+        col(LedgerEntry.account).in_(DRIVER_ACCOUNTS),
+        col(LedgerEntry.job_id) == job.id,
+    )
+    entries, next_cursor = await keyset_page(
+        ctx.session, query, col(LedgerEntry.id), limit=limit, cursor=cursor
+    )
+    return PaymentHistory(
+        items=[_line(e) for e in entries],
+        totals=await _totals(ctx, driver, job.currency, job_id=job.id),
+        next_cursor=next_cursor,
+    )

@@ -1,0 +1,355 @@
+"""Payments in: a delivery's price or a tip, through Stripe or PayPal, confirmed by the
+provider (never by the client's word), from the client path or the provider's webhook alike.
+
+``settle_payment`` is the one place where a provider's answer changes state; it runs under a
+lock on the payment row and acts only on a pending payment, so a webhook racing the client's
+verify, or ten retries of tip/complete, settle it exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
+
+from logistics import ledger
+from logistics.auth import customer_job
+from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
+from logistics.models import Job, Payment, ProviderEvent
+from logistics.payments.gateway import PaymentGateway, ProviderCharge, ProviderError, WebhookRejected
+from logistics.resolvers import idempotency
+from logistics.resolvers.context import Ctx
+from logistics.resolvers.lifecycle import must_move, record_transition
+from logistics.resolvers.views import job_view, money
+from logistics.shapes.common import Money
+from logistics.shapes.jobs import JobView
+from logistics.shapes.money import PaymentPurpose, PaymentStart, PaymentView, StripeConfig
+
+TIPPABLE = ("dropoff_completed", "completed")
+# A tip above this multiple of the job's price is refused as a likely typo.
+MAX_TIP_MULTIPLE = 5
+
+
+def payment_methods(ctx: Ctx) -> list[str]:
+    """Cash always; card and PayPal when their providers are configured."""
+    return ["cash", *sorted(ctx.platform.gateways)]
+
+
+def gateway_for(ctx: Ctx, provider: str) -> PaymentGateway:
+    gateway = ctx.platform.gateways.get(provider)
+    if gateway is None:
+        raise validation_failed(
+            f"{provider} payments are not available", method=f"one of {payment_methods(ctx)}"
+        )
+    return gateway
+
+
+def payment_view(payment: Payment) -> PaymentView:
+    return PaymentView.model_validate(
+        {
+            "id": payment.id,
+            "job_id": payment.job_id,
+            "purpose": payment.purpose,
+            "provider": payment.provider,
+            "provider_ref": payment.provider_ref,
+            "amount": money(payment.amount, payment.currency),
+            "status": payment.status,
+            "created_at": payment.created_at,
+        }
+    )
+
+
+def start_view(payment: Payment) -> PaymentStart:
+    return PaymentStart.model_validate(
+        {
+            "payment_id": payment.id,
+            "provider": payment.provider,
+            "status": payment.status,
+            "amount": money(payment.amount, payment.currency),
+            "client_secret": payment.client_secret,
+            "order_id": payment.provider_ref if payment.provider == "paypal" else None,
+            "approve_url": payment.approve_url,
+        }
+    )
+
+
+def stripe_config(ctx: Ctx) -> StripeConfig:
+    key = ctx.settings.stripe_publishable_key
+    if "stripe" not in ctx.platform.gateways or not key:
+        raise not_found("stripe configuration")
+    region = ctx.settings.default_region
+    return StripeConfig(publishable_key=key, currency=region.currency, country=region.country)
+
+
+def _tip_amount(job: Job, amount: Money | None) -> int:
+    if amount is None:
+        raise validation_failed("a tip needs an amount", amount="required")
+    if amount.currency != job.currency:
+        raise validation_failed(f"tips are in {job.currency}", **{"amount.currency": job.currency})
+    if not 1 <= amount.amount <= job.price * MAX_TIP_MULTIPLE:
+        raise validation_failed("the tip amount is out of range", **{"amount.amount": "out of range"})
+    return amount.amount
+
+
+async def start_payment(
+    ctx: Ctx,
+    job_id: str,
+    *,
+    purpose: PaymentPurpose,
+    provider: str,
+    amount: Money | None = None,
+    idempotency_key: str | None = None,
+) -> PaymentStart:
+    """Ask the provider for a charge the customer completes in the app."""
+    gateway = gateway_for(ctx, provider)
+    job = await customer_job(ctx.session, ctx.principal, job_id, lock=True)
+    if purpose is PaymentPurpose.DELIVERY:
+        if job.status != "awaiting_payment":
+            raise DomainError(
+                ErrorCode.INVALID_TRANSITION,
+                "this order is not waiting for payment",
+                {"status": job.status, "allowed": []},
+            )
+        if amount is not None and (amount.amount != job.price or amount.currency != job.currency):
+            raise validation_failed("a delivery is paid at its price", amount="leave out, or the job's price")
+        charge_amount = job.price
+        reusable = await _pending_payment(ctx, job.id, purpose.value, provider)
+        if reusable is not None:
+            return start_view(reusable)
+    else:
+        if job.status not in TIPPABLE or job.driver_id is None:
+            raise DomainError(
+                ErrorCode.INVALID_TRANSITION,
+                "a tip follows a delivered job",
+                {"status": job.status, "allowed": []},
+            )
+        charge_amount = _tip_amount(job, amount)
+
+    async def create() -> tuple[str, PaymentStart]:
+        payment = Payment(
+            job_id=job.id,
+            customer_id=job.customer_id,
+            purpose=purpose.value,
+            provider=provider,
+            amount=charge_amount,
+            currency=job.currency,
+            created_at=ctx.now(),
+            updated_at=ctx.now(),
+        )
+        ctx.session.add(payment)
+        await ctx.session.flush()
+        try:
+            charge = await gateway.create_charge(
+                amount=charge_amount,
+                currency=job.currency,
+                reference=payment.id,
+                description=f"{purpose.value} for job {job.id}",
+                idempotency_key=f"charge-{payment.id}",
+            )
+        except ProviderError as exc:
+            raise DomainError(ErrorCode.PAYMENT_FAILED, f"{provider} refused the payment: {exc}") from exc
+        payment.provider_ref = charge.ref
+        payment.client_secret = charge.client_secret
+        payment.approve_url = charge.approve_url
+        ctx.session.add(payment)
+        await ctx.session.flush()
+        return payment.id, start_view(payment)
+
+    async def replay(payment_id: str) -> PaymentStart:
+        return start_view(await _own_payment(ctx, payment_id))
+
+    return await idempotency.once(
+        ctx,
+        scope=f"payments.create:{job.id}",
+        key=idempotency_key,
+        payload={"purpose": purpose.value, "provider": provider, "amount": charge_amount},
+        create=create,
+        replay=replay,
+    )
+
+
+async def _pending_payment(ctx: Ctx, job_id: str, purpose: str, provider: str) -> Payment | None:
+    query = select(Payment).where(
+        col(Payment.job_id) == job_id,
+        col(Payment.purpose) == purpose,
+        col(Payment.provider) == provider,
+        col(Payment.status) == "pending",
+        col(Payment.provider_ref).is_not(None),
+    )
+    return (await ctx.session.execute(query.limit(1))).scalar_one_or_none()
+
+
+async def _own_payment(ctx: Ctx, payment_id: str, *, lock: bool = False) -> Payment:
+    query = select(Payment).where(col(Payment.id) == payment_id)
+    if lock:
+        query = query.with_for_update()
+    payment = (await ctx.session.execute(query)).scalar_one_or_none()
+    if payment is None or payment.customer_id != ctx.principal.sub:
+        raise not_found("payment")
+    return payment
+
+
+async def confirm_payment(
+    ctx: Ctx, payment_id: str, *, provider: str | None = None, purpose: PaymentPurpose | None = None
+) -> Payment:
+    """Ask the provider how the payment stands (PayPal: capture it) and settle it."""
+    payment = await _own_payment(ctx, payment_id, lock=True)
+    if (provider and payment.provider != provider) or (purpose and payment.purpose != purpose.value):
+        raise not_found("payment")
+    if payment.status != "pending":
+        return payment
+    if payment.provider_ref is None:
+        raise DomainError(ErrorCode.PAYMENT_FAILED, "the payment was never started with the provider")
+    try:
+        charge = await gateway_for(ctx, payment.provider).confirm_charge(payment.provider_ref)
+    except ProviderError as exc:
+        raise DomainError(ErrorCode.PAYMENT_FAILED, f"{payment.provider}: {exc}") from exc
+    await settle_payment(ctx, payment, charge)
+    if payment.status == "failed":
+        raise DomainError(ErrorCode.PAYMENT_FAILED, "the payment did not go through")
+    return payment
+
+
+async def complete_order_payment(ctx: Ctx, job_id: str, payment_id: str) -> JobView:
+    """``complete-payment``: confirm the order's payment and answer the order."""
+    payment = await confirm_payment(ctx, payment_id, purpose=PaymentPurpose.DELIVERY)
+    if payment.job_id != job_id:
+        raise not_found("payment")
+    job = await customer_job(ctx.session, ctx.principal, job_id)
+    return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="customer")
+
+
+async def settle_payment(ctx: Ctx, payment: Payment, charge: ProviderCharge) -> None:
+    """Apply the provider's word to a pending payment, once. The caller holds its row lock."""
+    if payment.status != "pending" or charge.status == "pending":
+        return
+    mismatch = charge.amount != payment.amount or charge.currency.upper() != payment.currency
+    if charge.status == "succeeded" and mismatch:
+        # Paid, but not what this job costs: never treat it as payment for the job.
+        charge = ProviderCharge(charge.ref, "failed", charge.amount, charge.currency)
+    payment.status = "succeeded" if charge.status in ("succeeded", "refunded") else "failed"
+    payment.updated_at = ctx.now()
+    ctx.session.add(payment)
+    await ctx.session.flush()
+    if payment.status != "succeeded":
+        return
+    job = (
+        await ctx.session.execute(select(Job).where(col(Job.id) == payment.job_id).with_for_update())
+    ).scalar_one()
+    if payment.purpose == "delivery":
+        await _delivery_paid(ctx, job, payment)
+    else:
+        await _tip_paid(ctx, job, payment)
+
+
+async def _delivery_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
+    from logistics.resolvers.orders import start_dispatch
+
+    await ledger.post(
+        ctx.session,
+        at=ctx.now(),
+        type="payment",
+        currency=payment.currency,
+        job_id=job.id,
+        legs=[
+            ledger.Leg(ledger.CUSTOMER_PAYMENTS, job.customer_id, -payment.amount),
+            ledger.Leg(ledger.PREPAID_JOBS, job.id, payment.amount),
+        ],
+    )
+    job.payment_status = "paid"
+    if job.status == "awaiting_payment" and must_move(job, "searching"):
+        await record_transition(
+            ctx, job, "searching", actor_role="system", note=f"paid with {payment.provider}"
+        )
+        await start_dispatch(ctx, job)
+        return
+    # Paid after the customer cancelled (a late webhook, say): the money goes straight back.
+    await ledger.post(
+        ctx.session,
+        at=ctx.now(),
+        type="refund",
+        currency=payment.currency,
+        job_id=job.id,
+        legs=[
+            ledger.Leg(ledger.PREPAID_JOBS, job.id, -payment.amount),
+            ledger.Leg(ledger.CUSTOMER_PAYMENTS, job.customer_id, payment.amount),
+        ],
+    )
+    await refund_delivery(ctx, job, payment.amount)
+
+
+async def _tip_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
+    assert job.driver_id is not None
+    await ledger.post(
+        ctx.session,
+        at=ctx.now(),
+        type="tip",
+        currency=payment.currency,
+        job_id=job.id,
+        legs=[
+            ledger.Leg(ledger.CUSTOMER_PAYMENTS, job.customer_id, -payment.amount),
+            ledger.Leg(ledger.DRIVER_EARNINGS, job.driver_id, payment.amount),
+        ],
+    )
+
+
+async def refund_delivery(ctx: Ctx, job: Job, amount: int) -> None:
+    """Return ``amount`` of a paid delivery through its provider (the ledger entry is the
+    caller's: it is part of the cancellation's posting)."""
+    query = select(Payment).where(
+        col(Payment.job_id) == job.id, col(Payment.purpose) == "delivery", col(Payment.status) == "succeeded"
+    )
+    payment = (await ctx.session.execute(query.with_for_update())).scalar_one_or_none()
+    if payment is None or payment.provider_ref is None:
+        raise DomainError(ErrorCode.PAYMENT_FAILED, "no payment to refund was found for this order")
+    try:
+        await gateway_for(ctx, payment.provider).refund(
+            payment.provider_ref,
+            amount=amount,
+            currency=payment.currency,
+            idempotency_key=f"refund-{payment.id}",
+        )
+    except ProviderError as exc:
+        raise DomainError(ErrorCode.PAYMENT_FAILED, f"the refund failed: {exc}") from exc
+    payment.refunded_amount += amount
+    if payment.refunded_amount >= payment.amount:
+        payment.status = "refunded"
+    payment.updated_at = ctx.now()
+    job.payment_status = "refunded"
+    ctx.session.add(payment)
+    ctx.session.add(job)
+    await ctx.session.flush()
+
+
+async def handle_webhook(ctx: Ctx, provider: str, body: bytes, headers: Mapping[str, str]) -> str:
+    """A provider's event, verified over the raw body and acted on once (by event id)."""
+    gateway = ctx.platform.gateways.get(provider)
+    if gateway is None:
+        raise not_found("webhook")
+    try:
+        event = await gateway.parse_webhook(body, headers)
+    except WebhookRejected as exc:
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "the webhook signature does not verify") from exc
+    try:
+        async with ctx.session.begin_nested():
+            ctx.session.add(
+                ProviderEvent(provider=provider, event_id=event.id, type=event.type, received_at=ctx.now())
+            )
+            await ctx.session.flush()
+    except IntegrityError:
+        return "duplicate"
+    if event.charge_ref is None or event.status is None:
+        return "ignored"
+    query = select(Payment).where(
+        col(Payment.provider) == provider, col(Payment.provider_ref) == event.charge_ref
+    )
+    payment = (await ctx.session.execute(query.with_for_update())).scalar_one_or_none()
+    if payment is None:
+        return "unknown payment"
+    if event.status in ("succeeded", "failed"):
+        amount = event.amount if event.amount is not None else payment.amount
+        currency = (event.currency or payment.currency).upper()
+        await settle_payment(ctx, payment, ProviderCharge(event.charge_ref, event.status, amount, currency))
+    return "processed"

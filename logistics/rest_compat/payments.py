@@ -1,0 +1,126 @@
+from fastapi import APIRouter, Depends
+
+from logistics.errors import ErrorCode
+from logistics.resolvers import payments, tips
+from logistics.resolvers.context import Ctx
+from logistics.rest_compat.base import IdempotencyKey, UnitOfWorkRoute, errors, get_ctx
+from logistics.shapes.jobs import JobView
+from logistics.shapes.money import (
+    IntentIn,
+    PaymentIdIn,
+    PaymentMethodIn,
+    PaymentPurpose,
+    PaymentStart,
+    PaymentView,
+    RateIn,
+    RatingView,
+    StripeConfig,
+    TipIn,
+    TipResult,
+)
+
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["payments, tips and ratings"])
+PAY_ERRORS = errors(
+    ErrorCode.NOT_FOUND,
+    ErrorCode.PAYMENT_FAILED,
+    ErrorCode.INVALID_TRANSITION,
+    ErrorCode.IDEMPOTENCY_CONFLICT,
+)
+
+
+@router.get("/stripe/config", response_model=StripeConfig, responses=errors(ErrorCode.NOT_FOUND))
+async def stripe_config(ctx: Ctx = Depends(get_ctx)) -> StripeConfig:
+    """Stripe's publishable key and the region's currency; `NOT_FOUND` when Stripe is off."""
+    return payments.stripe_config(ctx)
+
+
+@router.post("/stripe/intent", status_code=201, response_model=PaymentStart, responses=PAY_ERRORS)
+async def stripe_intent(
+    body: IntentIn, ctx: Ctx = Depends(get_ctx), idempotency_key: str | None = IdempotencyKey
+) -> PaymentStart:
+    """A PaymentIntent for a delivery (its price) or a tip (`amount`); answers its client secret."""
+    return await payments.start_payment(
+        ctx,
+        body.job_id,
+        purpose=body.purpose,
+        provider="stripe",
+        amount=body.amount,
+        idempotency_key=idempotency_key,
+    )
+
+
+@router.post("/stripe/verify", response_model=PaymentView, responses=PAY_ERRORS)
+async def stripe_verify(body: PaymentIdIn, ctx: Ctx = Depends(get_ctx)) -> PaymentView:
+    """Ask Stripe whether the payment succeeded; a paid order moves to `searching`."""
+    return payments.payment_view(await payments.confirm_payment(ctx, body.payment_id, provider="stripe"))
+
+
+@router.post("/paypal/create", status_code=201, response_model=PaymentStart, responses=PAY_ERRORS)
+async def paypal_create(
+    body: IntentIn, ctx: Ctx = Depends(get_ctx), idempotency_key: str | None = IdempotencyKey
+) -> PaymentStart:
+    """A PayPal order (Orders v2) for a delivery or a tip; answers its approval link."""
+    return await payments.start_payment(
+        ctx,
+        body.job_id,
+        purpose=body.purpose,
+        provider="paypal",
+        amount=body.amount,
+        idempotency_key=idempotency_key,
+    )
+
+
+@router.post("/paypal/capture", response_model=PaymentView, responses=PAY_ERRORS)
+async def paypal_capture(body: PaymentIdIn, ctx: Ctx = Depends(get_ctx)) -> PaymentView:
+    """Capture the approved PayPal order; a paid order moves to `searching`."""
+    return payments.payment_view(await payments.confirm_payment(ctx, body.payment_id, provider="paypal"))
+
+
+@router.post(
+    "/orders/{job_id}/payment-intent", status_code=201, response_model=PaymentStart, responses=PAY_ERRORS
+)
+async def payment_intent(
+    job_id: str,
+    body: PaymentMethodIn,
+    ctx: Ctx = Depends(get_ctx),
+    idempotency_key: str | None = IdempotencyKey,
+) -> PaymentStart:
+    """Start paying for the order with Stripe or PayPal."""
+    return await payments.start_payment(
+        ctx,
+        job_id,
+        purpose=PaymentPurpose.DELIVERY,
+        provider=body.method.value,
+        idempotency_key=idempotency_key,
+    )
+
+
+@router.post("/orders/{job_id}/complete-payment", response_model=JobView, responses=PAY_ERRORS)
+async def complete_payment(job_id: str, body: PaymentIdIn, ctx: Ctx = Depends(get_ctx)) -> JobView:
+    """Confirm the payment with its provider; answers the order, now `searching`."""
+    return await payments.complete_order_payment(ctx, job_id, body.payment_id)
+
+
+@router.post(
+    "/orders/{job_id}/rate",
+    status_code=201,
+    response_model=RatingView,
+    responses=errors(ErrorCode.NOT_FOUND, ErrorCode.ALREADY_RATED, ErrorCode.INVALID_TRANSITION),
+)
+async def rate(job_id: str, body: RateIn, ctx: Ctx = Depends(get_ctx)) -> RatingView:
+    """1 to 5 stars for the driver, once, after the job is completed."""
+    return await tips.rate_order(ctx, job_id, body)
+
+
+@router.post("/orders/{job_id}/tip", status_code=201, response_model=PaymentStart, responses=PAY_ERRORS)
+async def tip(
+    job_id: str, body: TipIn, ctx: Ctx = Depends(get_ctx), idempotency_key: str | None = IdempotencyKey
+) -> PaymentStart:
+    """Start a tip for the driver (Stripe or PayPal); all of it goes to the driver."""
+    return await tips.tip_order(ctx, job_id, body, idempotency_key=idempotency_key)
+
+
+@router.post("/orders/{job_id}/tip/complete", response_model=TipResult, responses=PAY_ERRORS)
+async def tip_complete(job_id: str, body: PaymentIdIn, ctx: Ctx = Depends(get_ctx)) -> TipResult:
+    """Confirm the tip; the driver's balance gets it exactly once, however often this is called."""
+    return await tips.complete_tip(ctx, job_id, body.payment_id)

@@ -1,0 +1,116 @@
+from fastapi import APIRouter, Depends, Query, Response
+
+from logistics.errors import ErrorCode
+from logistics.resolvers import history, payouts
+from logistics.resolvers.context import Ctx
+from logistics.rest_compat.base import IdempotencyKey, UnitOfWorkRoute, errors, get_ctx
+from logistics.shapes.money import (
+    PaymentHistory,
+    PayoutMethodIn,
+    PayoutMethodPage,
+    PayoutMethodUpdate,
+    PayoutMethodView,
+    PayoutPage,
+    PayoutRequestIn,
+    PayoutView,
+)
+
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["driver payouts and payment history"])
+LIMIT = Query(20, description="1 to 100")
+
+
+@router.get("/payout-methods", response_model=PayoutMethodPage, responses=errors(ErrorCode.FORBIDDEN))
+async def list_methods(
+    ctx: Ctx = Depends(get_ctx), limit: int = LIMIT, cursor: str | None = None
+) -> PayoutMethodPage:
+    """The driver's payout methods; only `last4` and a label, never account numbers."""
+    return await payouts.list_payout_methods(ctx, limit=limit, cursor=cursor)
+
+
+@router.post(
+    "/payout-methods",
+    status_code=201,
+    response_model=PayoutMethodView,
+    responses=errors(ErrorCode.FORBIDDEN, ErrorCode.IDEMPOTENCY_CONFLICT),
+)
+async def add_method(
+    body: PayoutMethodIn, ctx: Ctx = Depends(get_ctx), idempotency_key: str | None = IdempotencyKey
+) -> PayoutMethodView:
+    """Add a bank account (IBAN checked), a debit card (provider token) or a PayPal email."""
+    return await payouts.add_payout_method(ctx, body, idempotency_key=idempotency_key)
+
+
+@router.put(
+    "/payout-methods/{method_id}", response_model=PayoutMethodView, responses=errors(ErrorCode.NOT_FOUND)
+)
+async def update_method(
+    method_id: str, body: PayoutMethodUpdate, ctx: Ctx = Depends(get_ctx)
+) -> PayoutMethodView:
+    """Rename a payout method (new details need a new method)."""
+    return await payouts.update_payout_method(ctx, method_id, body)
+
+
+@router.delete(
+    "/payout-methods/{method_id}",
+    status_code=204,
+    response_class=Response,
+    responses=errors(ErrorCode.NOT_FOUND, ErrorCode.INVALID_TRANSITION),
+)
+async def delete_method(method_id: str, ctx: Ctx = Depends(get_ctx)) -> Response:
+    """Remove a payout method; refused while a payout to it is pending."""
+    await payouts.delete_payout_method(ctx, method_id)
+    return Response(status_code=204)
+
+
+@router.put(
+    "/payout-methods/{method_id}/default",
+    response_model=PayoutMethodView,
+    responses=errors(ErrorCode.NOT_FOUND),
+)
+async def default_method(method_id: str, ctx: Ctx = Depends(get_ctx)) -> PayoutMethodView:
+    """Make this the method payouts go to by default."""
+    return await payouts.set_default_payout_method(ctx, method_id)
+
+
+@router.get("/payouts", response_model=PayoutPage, responses=errors(ErrorCode.FORBIDDEN))
+async def list_payouts(
+    ctx: Ctx = Depends(get_ctx), limit: int = LIMIT, cursor: str | None = None
+) -> PayoutPage:
+    """The driver's payouts, newest first."""
+    return await payouts.list_payouts(ctx, limit=limit, cursor=cursor)
+
+
+@router.post(
+    "/payouts/request",
+    status_code=201,
+    response_model=PayoutView,
+    responses=errors(
+        ErrorCode.FORBIDDEN,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.INSUFFICIENT_BALANCE,
+        ErrorCode.IDEMPOTENCY_CONFLICT,
+    ),
+)
+async def request_payout(
+    body: PayoutRequestIn | None = None,
+    ctx: Ctx = Depends(get_ctx),
+    idempotency_key: str | None = IdempotencyKey,
+) -> PayoutView:
+    """Pay out `amount` (default: the whole balance) to `method_id` (default: the default)."""
+    return await payouts.request_payout(ctx, body or PayoutRequestIn(), idempotency_key=idempotency_key)
+
+
+@router.get("/payments", response_model=PaymentHistory, responses=errors(ErrorCode.FORBIDDEN))
+async def payment_history(
+    ctx: Ctx = Depends(get_ctx), limit: int = LIMIT, cursor: str | None = None
+) -> PaymentHistory:
+    """Earnings, tips, fees and payouts, newest first, with totals and the balance."""
+    return await history.payment_history(ctx, limit=limit, cursor=cursor)
+
+
+@router.get("/payments/{job_id}", response_model=PaymentHistory, responses=errors(ErrorCode.NOT_FOUND))
+async def job_payments(
+    job_id: str, ctx: Ctx = Depends(get_ctx), limit: int = LIMIT, cursor: str | None = None
+) -> PaymentHistory:
+    """One job's lines for its driver."""
+    return await history.job_payments(ctx, job_id, limit=limit, cursor=cursor)

@@ -1,0 +1,195 @@
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from logistics.shapes.common import Money, Shape
+
+
+class PaymentPurpose(StrEnum):
+    DELIVERY = "delivery"
+    TIP = "tip"
+
+
+class CardOrWallet(StrEnum):
+    STRIPE = "stripe"
+    PAYPAL = "paypal"
+
+
+class PaymentState(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
+class StripeConfig(Shape):
+    publishable_key: str
+    currency: str
+    country: str
+
+
+class IntentIn(Shape):
+    job_id: str = Field(min_length=1, max_length=64)
+    purpose: PaymentPurpose = PaymentPurpose.DELIVERY
+    amount: Money | None = Field(default=None, description="The tip; not sent for a delivery.")
+
+
+class PaymentIdIn(Shape):
+    payment_id: str = Field(min_length=1, max_length=64)
+
+
+class PaymentMethodIn(Shape):
+    method: CardOrWallet
+
+
+class PaymentStart(Shape):
+    """What the app needs to let the customer pay: Stripe's client secret or PayPal's
+    approval link."""
+
+    payment_id: str
+    provider: CardOrWallet
+    status: PaymentState
+    amount: Money
+    client_secret: str | None = None
+    order_id: str | None = None
+    approve_url: str | None = None
+
+
+class PaymentView(Shape):
+    id: str
+    job_id: str
+    purpose: PaymentPurpose
+    provider: str
+    provider_ref: str | None = None
+    amount: Money
+    status: PaymentState
+    created_at: datetime
+
+
+class RateIn(Shape):
+    stars: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+class RatingView(Shape):
+    job_id: str
+    stars: int
+    comment: str | None = None
+    created_at: datetime
+
+
+class TipIn(Shape):
+    amount: Money
+    method: CardOrWallet
+
+
+class TipResult(Shape):
+    tip: Money
+    status: PaymentState
+
+
+class PayoutMethodType(StrEnum):
+    BANK_ACCOUNT = "bank_account"
+    DEBIT_CARD = "debit_card"
+    PAYPAL = "paypal"
+
+
+class PayoutDetails(Shape):
+    """By type: bank_account {iban} or {account_number, routing_number}; debit_card {token}
+    (a payment provider's card token, never a card number); paypal {email}."""
+
+    iban: str | None = Field(default=None, max_length=42)
+    account_number: str | None = Field(default=None, max_length=34)
+    routing_number: str | None = Field(default=None, max_length=20)
+    token: str | None = Field(default=None, max_length=255)
+    last4: str | None = Field(
+        default=None, pattern=r"^[0-9]{4}$", description="The card's, from the provider."
+    )
+    email: str | None = Field(default=None, max_length=254)
+    stripe_account: str | None = Field(default=None, max_length=255, description="A Stripe Connect account.")
+    number: str | None = Field(
+        default=None, exclude=True, description="Never accepted; present to refuse it."
+    )
+
+
+class PayoutMethodIn(Shape):
+    type: PayoutMethodType
+    label: str | None = Field(default=None, max_length=100)
+    details: PayoutDetails
+
+
+class PayoutMethodUpdate(Shape):
+    label: str = Field(min_length=1, max_length=100)
+
+
+class PayoutMethodView(Shape):
+    id: str
+    type: PayoutMethodType
+    label: str
+    last4: str | None = None
+    currency: str
+    is_default: bool
+    created_at: datetime
+
+
+class PayoutMethodPage(Shape):
+    items: list[PayoutMethodView]
+    next_cursor: str | None = None
+
+
+class PayoutState(StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    FAILED = "failed"
+
+
+class PayoutRequestIn(Shape):
+    amount: Money | None = Field(default=None, description="Default: the whole available balance.")
+    method_id: str | None = Field(default=None, max_length=64, description="Default: the default method.")
+
+
+class PayoutView(Shape):
+    id: str
+    amount: Money
+    status: PayoutState
+    method_id: str
+    requested_at: datetime
+    paid_at: datetime | None = None
+    failure_reason: str | None = None
+
+
+class PayoutPage(Shape):
+    items: list[PayoutView]
+    next_cursor: str | None = None
+
+
+class LineType(StrEnum):
+    EARNING = "earning"
+    TIP = "tip"
+    CANCELLATION_FEE = "cancellation_fee"
+    PAYOUT = "payout"
+    ADJUSTMENT = "adjustment"
+
+
+class PaymentLine(Shape):
+    job_id: str | None = None
+    type: LineType
+    amount: Money
+    at: datetime
+    paid_in_cash: bool = Field(
+        default=False, description="Collected in cash by the driver: not in the balance."
+    )
+
+
+class PaymentTotals(Shape):
+    earned: Money
+    tips: Money
+    paid_out: Money
+    balance: Money
+
+
+class PaymentHistory(Shape):
+    items: list[PaymentLine]
+    totals: PaymentTotals
+    next_cursor: str | None = None
