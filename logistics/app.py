@@ -15,6 +15,7 @@ from logistics.config import Settings
 from logistics.db import Database
 from logistics.dispatch.loop import DispatchLoop
 from logistics.limits import BodySizeLimit
+from logistics.payments.providers import build_payment_gateways, build_payout_gateway
 from logistics.pubsub import PubSub
 from logistics.resolvers.context import Platform
 from logistics.rest_compat import (
@@ -43,6 +44,8 @@ def build_platform(settings: Settings) -> Platform:
         storage=Storage(settings.storage_dir, settings.max_upload_mb * 1024 * 1024),
         verifier=TokenVerifier(settings),
         pubsub=PubSub(settings.broadcast_url, buffer=settings.subscriber_buffer),
+        gateways=build_payment_gateways(settings),
+        payouts=build_payout_gateway(settings),
     )
 
 

@@ -176,6 +176,8 @@ class Settings(BaseSettings):
                 "LOGISTICS_JWT_SECRET must be set to a secret of at least 32 characters "
                 "in production; the development secret is refused"
             )
+        if not self.encryption_key:
+            raise RuntimeError("LOGISTICS_ENCRYPTION_KEY (a Fernet key) must be set in production")
 
     @property
     def is_sqlite(self) -> bool:

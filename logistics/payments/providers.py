@@ -1,0 +1,38 @@
+"""The payment and payout providers the settings configure."""
+
+from __future__ import annotations
+
+from logistics.config import Settings
+from logistics.payments.gateway import ManualPayouts, PaymentGateway, PayoutGateway
+from logistics.payments.paypal_gateway import PaypalGateway
+from logistics.payments.stripe_gateway import StripeConnectPayouts, StripeGateway
+
+
+def build_payment_gateways(settings: Settings) -> dict[str, PaymentGateway]:
+    """The card/wallet providers with credentials, by name: ``stripe`` when a secret key is
+    set, ``paypal`` when a client id and secret are. Cash needs no gateway."""
+    gateways: dict[str, PaymentGateway] = {}
+    if settings.stripe_secret_key:
+        gateways["stripe"] = StripeGateway(
+            settings.stripe_secret_key,
+            settings.stripe_webhook_secret,
+            api_base=settings.stripe_api_base,
+        )
+    if settings.paypal_client_id and settings.paypal_client_secret:
+        gateways["paypal"] = PaypalGateway(
+            settings.paypal_client_id,
+            settings.paypal_client_secret,
+            settings.paypal_environment,
+            settings.paypal_webhook_id,
+            base_url=settings.paypal_base_url,
+        )
+    return gateways
+
+
+def build_payout_gateway(settings: Settings) -> PayoutGateway:
+    """Manual payouts unless ``payout_provider`` is ``stripe`` (Connect transfers)."""
+    if settings.payout_provider == "stripe":
+        if not settings.stripe_secret_key:
+            raise RuntimeError("LOGISTICS_PAYOUT_PROVIDER=stripe needs LOGISTICS_STRIPE_SECRET_KEY")
+        return StripeConnectPayouts(settings.stripe_secret_key, api_base=settings.stripe_api_base)
+    return ManualPayouts()
