@@ -17,6 +17,7 @@ from logistics.dispatch.loop import DispatchLoop
 from logistics.limits import BodySizeLimit
 from logistics.payments.providers import build_payment_gateways, build_payout_gateway
 from logistics.pubsub import PubSub
+from logistics.ratelimit import RateLimiter
 from logistics.resolvers.context import Platform
 from logistics.rest_compat import (
     drivers,
@@ -46,6 +47,7 @@ def build_platform(settings: Settings) -> Platform:
         pubsub=PubSub(settings.broadcast_url, buffer=settings.subscriber_buffer),
         gateways=build_payment_gateways(settings),
         payouts=build_payout_gateway(settings),
+        rate_limiter=RateLimiter(settings.rate_limit_per_min),
     )
 
 

@@ -15,6 +15,7 @@ from logistics.db import Database, UnitOfWork
 from logistics.models.base import utcnow
 from logistics.payments.gateway import ManualPayouts, PaymentGateway, PayoutGateway
 from logistics.pubsub import PubSub
+from logistics.ratelimit import RateLimiter
 from logistics.storage import Storage
 
 
@@ -29,6 +30,7 @@ class Platform:
     pubsub: PubSub
     gateways: dict[str, PaymentGateway] = field(default_factory=dict)
     payouts: PayoutGateway = field(default_factory=ManualPayouts)
+    rate_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
     # Tests and the dispatch loop replace the clock; nothing reads the wall clock directly.
     clock: Callable[[], datetime] = field(default=utcnow)
 

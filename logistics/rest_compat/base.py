@@ -42,6 +42,7 @@ def get_ctx(request: Request, credentials: HTTPAuthorizationCredentials | None =
         f"Bearer {credentials.credentials}" if credentials else request.headers.get("authorization")
     )
     principal = platform.verifier.principal(authorization)
+    platform.rate_limiter.check(principal.sub)
     return Ctx(uow=request.state.uow, principal=principal, platform=platform)
 
 

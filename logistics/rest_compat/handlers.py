@@ -26,7 +26,11 @@ HTTP_CODES = {
 
 
 def render(error: DomainError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if error.code is ErrorCode.UNAUTHENTICATED else None
+    headers = None
+    if error.code is ErrorCode.UNAUTHENTICATED:
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif error.code is ErrorCode.RATE_LIMITED and "retry_after_s" in error.details:
+        headers = {"Retry-After": str(error.details["retry_after_s"])}
     return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 

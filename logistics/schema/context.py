@@ -49,6 +49,7 @@ class GraphQLContext(BaseContext):
     async def resolver_ctx(self) -> Ctx:
         if self._ctx is None:
             principal = self.principal()
+            self.platform.rate_limiter.check(principal.sub)
             session = await self._stack.enter_async_context(self.platform.db.session(write=self.write))
             self._ctx = Ctx(uow=UnitOfWork(session), principal=principal, platform=self.platform)
         return self._ctx

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from graphql import (
 from pydantic import ValidationError
 from strawberry.extensions import AddValidationRules, SchemaExtension
 from strawberry.types.graphql import OperationType
+from strawberry.utils.str_converters import to_camel_case
 
 from logistics.errors import DomainError, ErrorCode, pydantic_fields
 
@@ -67,22 +69,52 @@ def render_error(error: GraphQLError) -> GraphQLError:
     """Give every error an ``extensions.code``; mask anything unexpected."""
     original = error.original_error
     if isinstance(original, DomainError):
-        return _coded(error, original.code.value, original.message, original.details)
+        details = original.details
+        if isinstance(details.get("fields"), dict):
+            details = {**details, "fields": _graphql_names(details["fields"])}
+        return _coded(error, original.code.value, original.message, details)
     if isinstance(original, ValidationError):
         return _coded(
             error,
             "VALIDATION_FAILED",
             "the input is not valid",
-            {"fields": pydantic_fields(original.errors())},
+            {"fields": _graphql_names(pydantic_fields(original.errors()))},
         )
     if original is None:
         code = (error.extensions or {}).get("code")
-        if code == TOO_COMPLEX or ("tokens" in error.message and "Parsing aborted" in error.message):
+        if (
+            code == TOO_COMPLEX
+            or ("tokens" in error.message and "Parsing aborted" in error.message)
+            or error.message == "Maximum introspection depth exceeded"  # graphql-core's own limit
+        ):
             return _coded(error, TOO_COMPLEX, error.message)
         # Parse and validation errors of the document itself: safe and useful to show.
         return _coded(error, "VALIDATION_FAILED", error.message)
+    if isinstance(original, GraphQLError) and error.path is None:
+        # Variables that do not fit their types (missing, wrong type, unknown enum value),
+        # found before anything runs: the client's mistake, described by graphql-core.
+        return _coded(error, "VALIDATION_FAILED", error.message, _variable_fields(error.message))
     log.error("unexpected error in GraphQL resolver", exc_info=original)
     return _coded(error, "INTERNAL", "an unexpected error occurred")
+
+
+def _graphql_names(fields: dict[str, Any]) -> dict[str, Any]:
+    """Field paths as a GraphQL client spells them: ``licence.expiresOn``, ``items.0.weightKg``."""
+    return {".".join(to_camel_case(part) for part in name.split(".")): why for name, why in fields.items()}
+
+
+_BAD_VARIABLE = re.compile(
+    r"^Variable '\$(?P<name>\w+)' has invalid value(?: at (?P<path>[^:]*))?: (?P<reason>.*)$", re.S
+)
+
+
+def _variable_fields(message: str) -> dict[str, Any] | None:
+    """``details.fields`` for a bad variable: ``input.items.0.size`` -> graphql-core's reason."""
+    match = _BAD_VARIABLE.match(message)
+    if match is None:
+        return None
+    path = (match["path"] or "").replace("[", ".").replace("]", "")
+    return {"fields": {match["name"] + path: match["reason"]}}
 
 
 class ErrorCodes(SchemaExtension):

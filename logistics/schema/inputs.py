@@ -100,34 +100,6 @@ class IssueInput:
     pass
 
 
-# Keep this block last: it covers every input defined above.
-#
-# Strawberry's default ``to_pydantic`` validates nested inputs one by one, bottom up, so an
-# error would name ``lat`` instead of ``pickup.point.lat`` and stop at the first bad nested
-# object. Each input is validated as a whole instead, like a REST body, so that
-# ``details.fields`` names every bad field by its full path.
-
-
-def _plain(value: Any) -> Any:
-    """An input as the plain data its shape validates: nested inputs become dicts."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
-
-
-def _validated_as_a_whole(model: type[BaseModel]) -> Callable[..., BaseModel]:
-    def to_pydantic(self: Any, **overrides: Any) -> BaseModel:
-        return model.model_validate({**_plain(self), **overrides})
-
-    return to_pydantic
-
-
-for _input in [v for v in list(globals().values()) if isinstance(v, type) and hasattr(v, "_pydantic_type")]:
-    _input.to_pydantic = _validated_as_a_whole(_input._pydantic_type)  # type: ignore[attr-defined]
-
-
 @from_shape(model=common.Money, all_fields=True, name="MoneyInput")
 class MoneyInput:
     pass
@@ -157,3 +129,31 @@ class PayoutMethodInput:
 @from_shape(model=money.PayoutRequestIn, all_fields=True, name="PayoutRequestInput")
 class PayoutRequestInput:
     pass
+
+
+# Keep this block last: it covers every input defined above.
+#
+# Strawberry's default ``to_pydantic`` validates nested inputs one by one, bottom up, so an
+# error would name ``lat`` instead of ``pickup.point.lat`` and stop at the first bad nested
+# object. Each input is validated as a whole instead, like a REST body, so that
+# ``details.fields`` names every bad field by its full path.
+
+
+def _plain(value: Any) -> Any:
+    """An input as the plain data its shape validates: nested inputs become dicts."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _validated_as_a_whole(model: type[BaseModel]) -> Callable[..., BaseModel]:
+    def to_pydantic(self: Any, **overrides: Any) -> BaseModel:
+        return model.model_validate({**_plain(self), **overrides})
+
+    return to_pydantic
+
+
+for _input in [v for v in list(globals().values()) if isinstance(v, type) and hasattr(v, "_pydantic_type")]:
+    _input.to_pydantic = _validated_as_a_whole(_input._pydantic_type)  # type: ignore[attr-defined]
