@@ -947,3 +947,14 @@ async def test_graphiql_is_served_to_a_browser(api: Api) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "graphiql" in response.text.lower()
+
+
+async def test_a_request_body_that_is_not_json_gets_a_coded_json_error(api: Api) -> None:
+    response = await api.client.post(
+        "/graphql",
+        content=b"{not json",
+        headers={**api.headers("customer-raw"), "content-type": "application/json"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "VALIDATION_FAILED"

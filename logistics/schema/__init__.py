@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket
 from strawberry.extensions import MaxTokensLimiter
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -49,6 +52,20 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
 
 class LogisticsGraphQLRouter(GraphQLRouter[Any, Any]):
     graphql_transport_ws_handler_class = AuthenticatedTransportWSHandler
+
+    async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
+        """As the base router, but a request it cannot even read (malformed JSON, a wrong
+        content type) answers in GraphQL's JSON error shape with a code, not plain text."""
+        try:
+            return await super().run(request, context=context, root_value=root_value)
+        except HTTPException as exc:
+            if isinstance(request, WebSocket):
+                raise
+            code = "METHOD_NOT_ALLOWED" if exc.status_code == 405 else "VALIDATION_FAILED"
+            if exc.status_code == 413:
+                code = "PAYLOAD_TOO_LARGE"
+            body = {"errors": [{"message": exc.reason, "extensions": {"code": code}}]}
+            return JSONResponse(body, status_code=exc.status_code)
 
 
 def graphql_router(platform: Platform) -> GraphQLRouter[Any, Any]:
