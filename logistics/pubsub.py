@@ -22,9 +22,9 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from broadcaster import Event
@@ -32,6 +32,7 @@ from broadcaster._backends.base import BroadcastBackend
 from broadcaster._backends.memory import MemoryBackend
 
 log = logging.getLogger("logistics.pubsub")
+T = TypeVar("T")
 
 FEED_CHANNEL = "feed"
 DEFAULT_BUFFER = 100
@@ -58,6 +59,24 @@ def offers_channel(driver_id: str) -> str:
     return f"offers:{driver_id}"
 
 
+class SharedEvent(dict[str, Any]):
+    """One decoded event, handed to every local subscriber of its channel. What one
+    subscriber derives from it (its GraphQL object) is kept for the others: a thousand
+    subscribers cost one conversion, not a thousand."""
+
+    __slots__ = ("memo",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.memo: dict[str, Any] = {}
+
+    def once(self, key: str, build: Callable[[], T]) -> T:
+        if key not in self.memo:
+            self.memo[key] = build()
+        value: T = self.memo[key]
+        return value
+
+
 class SubscriptionClosed(Exception):
     """The stream ended: the broker went away, or the subscriber fell too far behind."""
 
@@ -77,19 +96,36 @@ def _redis_backend(url: str) -> BroadcastBackend:
                 await self._ready.wait()
                 async for message in self._pubsub.listen():
                     if message["type"] == "message":
-                        await self._queue.put(Event(message["channel"].decode(), message["data"].decode()))
+                        # Anyone may publish to the broker: bytes that are not UTF-8 must not
+                        # kill the listener (the hub drops what it cannot decode).
+                        data = message["data"].decode(errors="replace")
+                        await self._queue.put(Event(message["channel"].decode(), data))
                 if not self._pubsub.subscribed:
                     self._ready.clear()
+
+        async def disconnect(self) -> None:
+            # The stock backend cancels its listener without waiting for it; a loop that
+            # closes right after then destroys the still-pending task.
+            try:
+                await super().disconnect()
+            finally:
+                if self._listener is not None:
+                    self._listener.cancel()
+                    await asyncio.wait({self._listener})
 
         async def next_published(self) -> Event:
             # Surface a dead listener (broker gone) instead of waiting on its queue forever.
             getter = asyncio.ensure_future(self._queue.get())
             listener = self._listener
             assert listener is not None
-            done, _ = await asyncio.wait({getter, listener}, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                done, _ = await asyncio.wait({getter, listener}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                # Cancelled (the hub shuts down) or the listener died: leave no getter behind.
+                if not getter.done():
+                    getter.cancel()
             if getter in done:
                 return getter.result()
-            getter.cancel()
             error = listener.exception() if not listener.cancelled() else None
             raise ConnectionError(f"broker listener stopped: {error!r}")
 
@@ -192,7 +228,14 @@ class PubSub:
 
     async def _connect(self) -> None:
         backend = make_backend(self.url)
-        await backend.connect()
+        try:
+            await backend.connect()
+        except BaseException:
+            # The Redis backend starts its listener before it connects: a failed attempt
+            # (one per publish while the broker is down) must not leave it behind.
+            with suppress(Exception):
+                await backend.disconnect()
+            raise
         self._backend = backend
         self._reader = asyncio.create_task(self._read(backend))
         self.connected = True
@@ -224,7 +267,12 @@ class PubSub:
                 subscribers = self._local.get(event.channel)
                 if not subscribers:
                     continue
-                payload = json.loads(event.message)
+                try:
+                    payload = SharedEvent(json.loads(event.message))
+                except ValueError:
+                    # Not ours (another publisher on a shared broker): drop it, keep the stream.
+                    log.warning("dropped a malformed event on %s", event.channel)
+                    continue
                 for subscription in list(subscribers):
                     subscription.offer(payload)
         except asyncio.CancelledError:

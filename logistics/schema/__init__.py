@@ -10,8 +10,9 @@ from graphql import GraphQLError
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
-from strawberry.extensions import MaxTokensLimiter
+from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.fastapi import GraphQLRouter
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -25,6 +26,19 @@ from logistics.schema.mutation import Mutation
 from logistics.schema.query import Query
 from logistics.schema.subscription import Subscription
 from logistics.schema.websocket import AuthenticatedTransportWSHandler
+
+
+class PerEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core 3.3 copies a subscription's executor for every event, and the copies share
+    a cache keyed by ``id()`` of per-event lists (``_relevant_sub_fields``), which keeps them
+    alive: a long-lived subscription leaked two entries per event, and full garbage
+    collections of that growing heap stalled the event loop for seconds. Each event's
+    executor gets a cache of its own, freed with it."""
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        executor._relevant_sub_fields = {}
+        return executor
 
 
 class LogisticsSchema(strawberry.Schema):
@@ -41,7 +55,11 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=merge_types("Query", (Query, MoneyQuery)),
         mutation=merge_types("Mutation", (Mutation, MoneyMutation)),
         subscription=Subscription,
+        execution_context_class=PerEventExecutionContext,
         extensions=[
+            # Every subscriber of an app sends the same few documents: parse and validate once.
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
             *complexity_extensions(settings.graphql_max_depth, settings.graphql_max_aliases),
             UnitOfWorkExtension,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Any
+from collections.abc import AsyncGenerator, Callable
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -11,6 +11,7 @@ from strawberry.types import Info
 from logistics.errors import DomainError, ErrorCode
 from logistics.pubsub import (
     FEED_CHANNEL,
+    SharedEvent,
     SubscriptionClosed,
     issues_channel,
     job_channel,
@@ -25,6 +26,7 @@ from logistics.shapes import events
 from logistics.shapes.messaging import IssueView, MessageView
 
 Ctx = Info[GraphQLContext, Any]
+T = TypeVar("T")
 
 
 async def _job_events(
@@ -49,12 +51,21 @@ async def _stream(
         raise DomainError(ErrorCode.UNAVAILABLE, str(closed)) from closed
 
 
+def _once(event: dict[str, Any], key: str, build: Callable[[dict[str, Any]], T]) -> T:
+    """The GraphQL object for an event, built once for all the subscribers it reaches."""
+    if isinstance(event, SharedEvent):
+        return event.once(key, lambda: build(event))
+    return build(event)
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(description="Every status change of the job, with the new ETA.")
     async def job_updated(self, info: Ctx, job_id: strawberry.ID) -> AsyncGenerator[t.JobUpdate, None]:
         async for event in _job_events(info, str(job_id), job_channel(str(job_id))):
-            yield t.JobUpdate.from_pydantic(events.JobUpdate.model_validate(event))
+            yield _once(
+                event, "JobUpdate", lambda e: t.JobUpdate.from_pydantic(events.JobUpdate.model_validate(e))
+            )
 
     @strawberry.subscription(
         description="The assigned driver's position while the job is active; a slow client gets the latest."
@@ -63,17 +74,21 @@ class Subscription:
         self, info: Ctx, job_id: strawberry.ID
     ) -> AsyncGenerator[t.DriverLocation, None]:
         async for event in _job_events(info, str(job_id), location_channel(str(job_id)), latest_only=True):
-            yield t.DriverLocation.from_pydantic(events.DriverLocation.model_validate(event))
+            yield _once(
+                event,
+                "DriverLocation",
+                lambda e: t.DriverLocation.from_pydantic(events.DriverLocation.model_validate(e)),
+            )
 
     @strawberry.subscription(description="New messages in the job's chat.")
     async def message_received(self, info: Ctx, job_id: strawberry.ID) -> AsyncGenerator[t.Message, None]:
         async for event in _job_events(info, str(job_id), messages_channel(str(job_id))):
-            yield t.Message.from_pydantic(MessageView.model_validate(event))
+            yield _once(event, "Message", lambda e: t.Message.from_pydantic(MessageView.model_validate(e)))
 
     @strawberry.subscription(description="Problems flagged on the job.")
     async def issue_reported(self, info: Ctx, job_id: strawberry.ID) -> AsyncGenerator[t.JobIssue, None]:
         async for event in _job_events(info, str(job_id), issues_channel(str(job_id))):
-            yield t.JobIssue.from_pydantic(IssueView.model_validate(event))
+            yield _once(event, "JobIssue", lambda e: t.JobIssue.from_pydantic(IssueView.model_validate(e)))
 
     @strawberry.subscription(
         description="Jobs entering and leaving the open feed near a point (approved drivers)."

@@ -230,6 +230,11 @@ class Contacts:
     pass
 
 
+@from_shape(model=events.DispatchProgress, all_fields=True, name="DispatchProgress")
+class DispatchProgress:
+    pass
+
+
 @from_shape(model=events.JobUpdate, all_fields=True, name="JobUpdate")
 class JobUpdate:
     pass

@@ -3,8 +3,19 @@
 from datetime import datetime
 from enum import StrEnum
 
+from pydantic import Field
+
 from logistics.shapes.common import Eta, Money, Point, Shape, VehicleType
 from logistics.shapes.jobs import JobStatus
+
+
+class DispatchProgress(Shape):
+    """While a job is searching: what dispatch is doing for it."""
+
+    state: str = Field(
+        description="offered (a driver is considering it), searching (nobody in range yet) or open_feed."
+    )
+    offers: int = Field(description="How many drivers have been offered the job so far.")
 
 
 class JobUpdate(Shape):
@@ -14,6 +25,7 @@ class JobUpdate(Shape):
     at: datetime
     eta: Eta | None = None
     driver_id: str | None = None
+    dispatch: DispatchProgress | None = None
 
 
 class DriverLocation(Shape):
