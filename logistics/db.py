@@ -24,7 +24,22 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from logistics.errors import DomainError, ErrorCode
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _refuse_nul_characters(
+    _conn: Connection, _cursor: Any, _statement: str, parameters: Any, _context: Any, executemany: bool
+) -> None:
+    """PostgreSQL text cannot hold U+0000 ("invalid byte sequence"), so client text carrying
+    it (a body field, a path id, a cursor) is invalid input, not a server error. Refused here,
+    on every backend alike, because this is the one place every string passes through."""
+    rows = parameters if executemany else [parameters]
+    for row in rows or ():
+        values = row.values() if isinstance(row, dict) else row
+        if any(isinstance(value, str) and "\x00" in value for value in values or ()):
+            raise DomainError(ErrorCode.VALIDATION_FAILED, "text may not contain NUL (U+0000) characters")
 
 
 def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
@@ -45,6 +60,7 @@ def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
     def _on_begin(connection: Connection) -> None:
         connection.exec_driver_sql(begin)
 
+    event.listen(engine.sync_engine, "before_cursor_execute", _refuse_nul_characters)
     return engine
 
 
@@ -59,6 +75,7 @@ class Database:
             self.write_engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
+            event.listen(self.write_engine.sync_engine, "before_cursor_execute", _refuse_nul_characters)
             self.read_engine = self.write_engine
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)

@@ -90,6 +90,12 @@ def pydantic_fields(errors: list[Any]) -> dict[str, str]:
     """``details.fields`` from pydantic's error list: dotted location -> message."""
     fields: dict[str, str] = {}
     for error in errors:
-        loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+        # Fields are snake_case; a capitalised part names the member of a union body
+        # (``TrackingIn`` or ``LocationReport``), which is not a field the client sent.
+        loc = [
+            str(part)
+            for part in error.get("loc", ())
+            if part not in ("body", "query", "path") and not (isinstance(part, str) and part[:1].isupper())
+        ]
         fields[".".join(loc) or "body"] = str(error.get("msg", "invalid"))
     return fields

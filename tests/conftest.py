@@ -5,6 +5,8 @@ clean database."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +27,9 @@ PG_URL = os.environ.get("LOGISTICS_TEST_DATABASE_URL")
 BROADCAST_URL = os.environ.get("LOGISTICS_TEST_BROADCAST_URL", "memory://")
 _pg_ready = False
 
-requires_postgres = pytest.mark.skipif(PG_URL is None, reason="needs LOGISTICS_TEST_DATABASE_URL (PostgreSQL)")
+requires_postgres = pytest.mark.skipif(
+    PG_URL is None, reason="needs LOGISTICS_TEST_DATABASE_URL (PostgreSQL)"
+)
 
 
 class Clock:
@@ -41,8 +45,33 @@ class Clock:
         self.now += timedelta(**delta)
 
 
+_sqlite_template: Path | None = None
+SQLITE_PREFIX = "sqlite+aiosqlite:///"
+
+
+async def _fresh_sqlite(url: str) -> None:
+    """A clean SQLite file: a copy of one built once per run, far cheaper than creating
+    every table for every test."""
+    global _sqlite_template
+    if _sqlite_template is None:
+        template = Path(tempfile.mkdtemp(prefix="logistics-template-")) / "template.db"
+        engine = create_async_engine(SQLITE_PREFIX + str(template))
+        async with engine.begin() as conn:
+            await conn.run_sync(SQLModel.metadata.create_all)
+        await engine.dispose()
+        _sqlite_template = template
+    target = Path(url.removeprefix(SQLITE_PREFIX))
+    for leftover in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
+        leftover.unlink(missing_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_sqlite_template, target)
+
+
 async def reset_database(url: str) -> None:
     global _pg_ready
+    if url.startswith(SQLITE_PREFIX) and ":memory:" not in url:
+        await _fresh_sqlite(url)
+        return
     engine = create_async_engine(url)
     async with engine.begin() as conn:
         if url.startswith("postgresql") and _pg_ready:

@@ -79,6 +79,9 @@ async def available_jobs(
             col(Job.pickup_lng).between(min_lng, max_lng),
             col(Job.id).not_in(rejected),
             col(Job.id).not_in(offered_to_others),
+            # The driver's own orders: accept_job refuses them, so the feed does not offer them.
+            col(Job.customer_id) != ctx.principal.sub,
+            col(Job.creator_id) != ctx.principal.sub,
         )
         .limit(FEED_SCAN_LIMIT)
     )
@@ -208,7 +211,9 @@ async def _approved_driver_or_none(ctx: Ctx) -> Driver | None:
 
 async def accept_job(ctx: Ctx, job_id: str) -> JobView:
     """Take a job from the feed. One conditional UPDATE decides among racing drivers."""
-    driver = await require_driver(ctx.session, ctx.principal)
+    # The driver's row is held until the commit: dispatch (which skips locked drivers) must
+    # not offer it a job meanwhile, on a snapshot where it is still free.
+    driver = await require_driver(ctx.session, ctx.principal, lock=True)
     try:
         access = await job_access(ctx.session, ctx.principal, job_id, allow_feed=True)
     except DomainError as exc:
