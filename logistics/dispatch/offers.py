@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
+from logistics.auth import ACTIVE_STATUSES
 from logistics.dispatch.candidates import nearest_drivers, vehicle_types_for
+from logistics.errors import DomainError, ErrorCode
 from logistics.geo import bounding_box, haversine_m
 from logistics.models import Driver, Job, JobOffer, JobRejection
 from logistics.pricing import driver_can_take
@@ -140,7 +142,13 @@ async def driver_passed(ctx: Ctx, job: Job, driver: Driver, reason: str) -> None
 
 
 async def job_taken(ctx: Ctx, job: Job, driver: Driver) -> None:
-    """The job was accepted: its live offer is accepted (the driver's own) or withdrawn."""
+    """The job was accepted: its live offer is accepted (the driver's own) or, lapsed, expired;
+    the driver's offer of any other job moves on to the next driver.
+
+    A live offer to another driver made while the accepting UPDATE waited for the job's row
+    (PostgreSQL re-checks that UPDATE against the row only, not against new offers) wins:
+    the accept is refused with ``OFFER_TAKEN`` and rolled back.
+    """
     offer = await live_offer(ctx, job.id)
     if offer is not None:
         if offer.driver_id == driver.id:
@@ -148,9 +156,10 @@ async def job_taken(ctx: Ctx, job: Job, driver: Driver) -> None:
         elif offer.expires_at <= ctx.now():
             await _close_offer(ctx, offer, "expired", "no answer before the offer expired")
         else:
-            await _close_offer(ctx, offer, "withdrawn", "another driver accepted the job")
+            raise DomainError(ErrorCode.OFFER_TAKEN, "another driver has taken this job")
     job.dispatch_after = None
     ctx.session.add(job)
+    await withdraw_offers_of(ctx, driver, reason="the driver took another job")
 
 
 async def job_cancelled(ctx: Ctx, job: Job) -> None:
@@ -162,16 +171,22 @@ async def job_cancelled(ctx: Ctx, job: Job) -> None:
 
 
 async def offer_nearby_job_to_driver(ctx: Ctx, driver: Driver) -> JobOffer | None:
-    """A driver came online: offer it the nearest open job that waits without a live offer."""
+    """A driver came online: offer it the nearest open job that waits without a live offer.
+
+    Only a driver dispatch could pick itself: with a fresh position and no job or offer yet.
+    """
     if driver.lat is None or driver.lng is None or not driver.online or driver.status != "approved":
         return None
-    if (
-        await ctx.session.execute(
-            select(col(JobOffer.id)).where(
-                col(JobOffer.driver_id) == driver.id, col(JobOffer.status) == "pending"
-            )
-        )
-    ).first() is not None:
+    fresh_since = ctx.now() - timedelta(seconds=ctx.settings.location_stale_after_s)
+    if driver.location_recorded_at is None or driver.location_recorded_at < fresh_since:
+        return None
+    live_offer_or_job = union_all(
+        select(col(JobOffer.id)).where(
+            col(JobOffer.driver_id) == driver.id, col(JobOffer.status) == "pending"
+        ),
+        select(col(Job.id)).where(col(Job.driver_id) == driver.id, col(Job.status).in_(ACTIVE_STATUSES)),
+    )
+    if (await ctx.session.execute(live_offer_or_job)).first() is not None:
         return None
     min_lat, max_lat, min_lng, max_lng = bounding_box(driver.lat, driver.lng, NEARBY_JOB_RADIUS_M)
     offered_before = select(col(JobOffer.job_id)).where(col(JobOffer.driver_id) == driver.id)
@@ -185,6 +200,9 @@ async def offer_nearby_job_to_driver(ctx: Ctx, driver: Driver) -> JobOffer | Non
         col(Job.id).not_in(offered_before),
         col(Job.id).not_in(rejected),
         col(Job.id).not_in(live),
+        # The driver's own orders: it could not accept them.
+        col(Job.customer_id) != driver.user_id,
+        col(Job.creator_id) != driver.user_id,
     )
     if not ctx.platform.db.is_sqlite:
         query = query.with_for_update(skip_locked=True)
@@ -207,22 +225,23 @@ async def offer_nearby_job_to_driver(ctx: Ctx, driver: Driver) -> JobOffer | Non
 async def expire_due_offers(ctx: Ctx, *, limit: int = 100) -> int:
     """Expire offers past their time and re-offer their jobs. Returns how many expired."""
     query = (
-        select(JobOffer)
+        select(JobOffer, Job)
+        .join(Job, col(Job.id) == col(JobOffer.job_id))
         .where(col(JobOffer.status) == "pending", col(JobOffer.expires_at) <= ctx.now())
         .order_by(col(JobOffer.expires_at))
         .limit(limit)
     )
     if not ctx.platform.db.is_sqlite:
         # Several processes run this loop: each claims rows the others are not working on.
-        query = query.with_for_update(skip_locked=True)
-    offers = (await ctx.session.execute(query)).scalars().all()
-    for offer in offers:
-        job_query = select(Job).where(col(Job.id) == offer.job_id)
-        if not ctx.platform.db.is_sqlite:
-            job_query = job_query.with_for_update()
-        job = (await ctx.session.execute(job_query)).scalar_one()
+        # The offer and its job are claimed together, and skipped if either is held: an
+        # accept or a cancel locks the job and then closes the offer, so waiting here for
+        # the job while holding the offer would deadlock with them. A skipped offer is
+        # expired by a later pass if it is still pending then.
+        query = query.with_for_update(skip_locked=True, key_share=True)
+    claimed = (await ctx.session.execute(query)).all()
+    for offer, job in claimed:
         await expire_offer(ctx, offer, job)
-    return len(offers)
+    return len(claimed)
 
 
 async def dispatch_waiting_jobs(ctx: Ctx, *, limit: int = 50) -> int:
@@ -245,8 +264,9 @@ async def dispatch_waiting_jobs(ctx: Ctx, *, limit: int = 50) -> int:
     return len(jobs)
 
 
-async def withdraw_offers_of(ctx: Ctx, driver: Driver) -> None:
-    """A driver going offline gives back its live offer, which moves on at once."""
+async def withdraw_offers_of(ctx: Ctx, driver: Driver, *, reason: str = "the driver went offline") -> None:
+    """A driver going offline (or taking another job) gives back its live offer, which moves
+    on at once."""
     offers = (
         (
             await ctx.session.execute(
@@ -259,6 +279,14 @@ async def withdraw_offers_of(ctx: Ctx, driver: Driver) -> None:
         .all()
     )
     for offer in offers:
-        job = (await ctx.session.execute(select(Job).where(col(Job.id) == offer.job_id))).scalar_one()
-        await _close_offer(ctx, offer, "withdrawn", "the driver went offline")
+        # The job's row first, then its offer, in the order accept and cancel take them.
+        job_query = select(Job).where(col(Job.id) == offer.job_id)
+        if not ctx.platform.db.is_sqlite:
+            job_query = job_query.with_for_update(key_share=True)
+        job = (await ctx.session.execute(job_query.execution_options(populate_existing=True))).scalar_one()
+        # While this waited for the job, the offer may have been answered or expired.
+        await ctx.session.refresh(offer)
+        if offer.status != "pending":
+            continue
+        await _close_offer(ctx, offer, "withdrawn", reason)
         await offer_job_to_next_driver(ctx, job)

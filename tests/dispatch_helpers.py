@@ -1,0 +1,84 @@
+"""Helpers for the dispatch tests: points at known distances from the pickup, the drivers'
+feeds, the ops offer log over GraphQL, and more platforms on the same database (a restarted
+process, or a second process running the dispatch loop)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from logistics.app import build_platform
+from logistics.config import Settings
+from logistics.resolvers.context import Platform
+from tests.conftest import Clock
+from tests.factories import ALEXANDERPLATZ, Api
+from tests.realtime_helpers import codes, graphql
+
+PICKUP = ALEXANDERPLATZ
+METRES_PER_DEGREE_LAT = 111_195
+OPS = "ops-1"
+
+OFFER_LOG = """
+query OfferLog($jobId: ID!) {
+  jobOffers(jobId: $jobId) { id jobId driverId status reason distanceM offeredAt expiresAt respondedAt }
+}
+"""
+
+
+def north_of(point: dict[str, float], metres: float) -> dict[str, float]:
+    """A point ``metres`` due north of ``point``."""
+    return {"lat": round(point["lat"] + metres / METRES_PER_DEGREE_LAT, 6), "lng": point["lng"]}
+
+
+def at(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+async def feed(api: Api, driver: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The driver's open feed around its last position, by job id."""
+    page = await api.ok("GET", "/jobs/available", driver["sub"])
+    return {job["id"]: job for job in page["items"]}
+
+
+async def offer_log(api: Api, job_id: str) -> list[dict[str, Any]]:
+    """The job's offers as ops sees them, oldest first."""
+    body = await graphql(api, OPS, OFFER_LOG, headers=api.headers(OPS, roles=["ops"]), jobId=job_id)
+    assert not body.get("errors"), body
+    entries: list[dict[str, Any]] = body["data"]["jobOffers"]
+    return entries
+
+
+async def offer_log_codes(api: Api, sub: str, job_id: str, roles: list[str] | None = None) -> list[str]:
+    body = await graphql(api, sub, OFFER_LOG, headers=api.headers(sub, roles=roles), jobId=job_id)
+    return codes(body)
+
+
+def outcomes(log: list[dict[str, Any]], drivers: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """(driver sub, offer status) per offer, oldest first."""
+    by_id = {driver["id"]: sub for sub, driver in drivers.items()}
+    return [(by_id.get(entry["driverId"], entry["driverId"]), entry["status"]) for entry in log]
+
+
+async def live_offers(platform: Platform) -> list[tuple[str, str]]:
+    """(job id, driver id) of every pending offer, read straight from ``job_offers``."""
+    async with platform.db.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT job_id, driver_id FROM job_offers WHERE status = 'pending'"))
+        return [(str(job_id), str(driver_id)) for job_id, driver_id in rows.all()]
+
+
+@asynccontextmanager
+async def another_platform(settings: Settings, clock: Clock) -> AsyncIterator[Platform]:
+    """A second process's services on the same database: its own engine, its own broker
+    connection, the same test clock."""
+    platform = build_platform(settings)
+    platform.clock = clock
+    await platform.pubsub.connect()
+    try:
+        yield platform
+    finally:
+        await platform.pubsub.disconnect()
+        await platform.db.dispose()
