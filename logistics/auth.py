@@ -151,7 +151,10 @@ def mint_token(
 async def driver_of(session: AsyncSession, principal: Principal, *, lock: bool = False) -> Driver | None:
     query = select(Driver).where(col(Driver.user_id) == principal.sub)
     if lock:
-        query = query.with_for_update()
+        # FOR NO KEY UPDATE (PostgreSQL), not FOR UPDATE: rows that reference this one (job
+        # offers, GPS points) take KEY SHARE locks in their foreign-key checks, which FOR UPDATE
+        # would block, deadlocking a driver lock against a job lock held by another request.
+        query = query.with_for_update(key_share=True)
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -173,7 +176,9 @@ def require_role(principal: Principal, role: str) -> None:
 async def _job(session: AsyncSession, job_id: str, *, lock: bool) -> Job | None:
     query = select(Job).where(col(Job.id) == job_id)
     if lock:
-        query = query.with_for_update()
+        # FOR NO KEY UPDATE, as in driver_of: foreign-key checks of rows that reference the job
+        # must not wait for it.
+        query = query.with_for_update(key_share=True)
     return (await session.execute(query)).scalar_one_or_none()
 
 

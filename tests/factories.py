@@ -26,14 +26,26 @@ def png_bytes(width: int = 2, height: int = 2) -> bytes:
     """A real, minimal PNG image."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
-def stop(point: dict[str, float], *, line1: str = "Alexanderplatz 1", postcode: str = "10178") -> dict[str, Any]:
+def stop(
+    point: dict[str, float], *, line1: str = "Alexanderplatz 1", postcode: str = "10178"
+) -> dict[str, Any]:
     return {
         "address": {"line1": line1, "city": "Berlin", "postcode": postcode, "country": "DE"},
         "point": point,
@@ -81,7 +93,12 @@ class Api:
         return await self.ok("POST", "/upload", sub, 201, files=files, data={"purpose": purpose})
 
     async def register_driver(
-        self, sub: str | None = None, *, vehicle: str = "car", at: dict[str, float] | None = MITTE, online: bool = True
+        self,
+        sub: str | None = None,
+        *,
+        vehicle: str = "car",
+        at: dict[str, float] | None = MITTE,
+        online: bool = True,
     ) -> dict[str, Any]:
         sub = sub or f"driver-{next(_counter)}"
         licence = await self.upload(sub, "licence")
@@ -95,7 +112,13 @@ class Api:
             json={
                 "name": f"Driver {sub}",
                 "phone": "+49 30 7654321",
-                "vehicle": {"type": vehicle, "make": "VW", "model": "Caddy", "plate": "B-LG 123", "color": "white"},
+                "vehicle": {
+                    "type": vehicle,
+                    "make": "VW",
+                    "model": "Caddy",
+                    "plate": "B-LG 123",
+                    "color": "white",
+                },
                 "licence": {"number": "B123456", "expires_on": expires, "upload_id": licence["id"]},
                 "insurance": {
                     "provider": "Allianz",

@@ -31,7 +31,9 @@ async def test_graphql_requests_count_against_the_same_budget(api: Api) -> None:
     for _ in range(3):
         await api.client.post("/graphql", json={"query": "{ orders { items { id } } }"}, headers=headers)
 
-    refused = await api.client.post("/graphql", json={"query": "{ orders { items { id } } }"}, headers=headers)
+    refused = await api.client.post(
+        "/graphql", json={"query": "{ orders { items { id } } }"}, headers=headers
+    )
 
     assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
 

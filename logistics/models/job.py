@@ -58,7 +58,8 @@ class JobEvent(SQLModel, table=True):
     """A row of the job's timeline: one per transition."""
 
     __tablename__ = "job_events"
-    __table_args__ = (Index("ix_job_events_job", "job_id", "seq"),)
+    # Unique: every writer holds the job lock, and a mistake there must fail, not duplicate.
+    __table_args__ = (Index("ix_job_events_job", "job_id", "seq", unique=True),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=26)
     job_id: str = Field(foreign_key="jobs.id", max_length=26)

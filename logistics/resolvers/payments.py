@@ -115,9 +115,6 @@ async def start_payment(
         if amount is not None and (amount.amount != job.price or amount.currency != job.currency):
             raise validation_failed("a delivery is paid at its price", amount="leave out, or the job's price")
         charge_amount = job.price
-        reusable = await _pending_payment(ctx, job.id, purpose.value, provider)
-        if reusable is not None:
-            return start_view(reusable)
     else:
         if job.status not in TIPPABLE or job.driver_id is None:
             raise DomainError(
@@ -128,6 +125,12 @@ async def start_payment(
         charge_amount = _tip_amount(job, amount)
 
     async def create() -> tuple[str, PaymentStart]:
+        if purpose is PaymentPurpose.DELIVERY:
+            # An order has one delivery charge per provider: a retry gets the pending one. Inside
+            # ``create`` so that an Idempotency-Key sent with the retry is still claimed.
+            reusable = await _pending_payment(ctx, job.id, purpose.value, provider)
+            if reusable is not None and not await _failed_at_provider(gateway, reusable):
+                return reusable.id, start_view(reusable)
         payment = Payment(
             job_id=job.id,
             customer_id=job.customer_id,
@@ -178,7 +181,21 @@ async def _pending_payment(ctx: Ctx, job_id: str, purpose: str, provider: str) -
         col(Payment.status) == "pending",
         col(Payment.provider_ref).is_not(None),
     )
-    return (await ctx.session.execute(query.limit(1))).scalar_one_or_none()
+    return (await ctx.session.execute(query.order_by(col(Payment.id).desc()).limit(1))).scalar_one_or_none()
+
+
+async def _failed_at_provider(gateway: PaymentGateway, payment: Payment) -> bool:
+    """Whether the provider will never take this pending charge (a canceled intent, a declined
+    capture, or one whose amount is not the payment's). Such a charge is not handed out again:
+    the PAYMENT_FAILED that found it rolled back, so its row still says pending, and reusing it
+    would leave the order unpayable. When the provider cannot be asked, it is still usable."""
+    assert payment.provider_ref is not None
+    try:
+        charge = await gateway.confirm_charge(payment.provider_ref)
+    except ProviderError:
+        return False
+    mismatch = charge.amount != payment.amount or charge.currency.upper() != payment.currency
+    return charge.status == "failed" or (charge.status == "succeeded" and mismatch)
 
 
 async def _own_payment(ctx: Ctx, payment_id: str, *, lock: bool = False) -> Payment:
@@ -198,7 +215,8 @@ async def confirm_payment(
     payment = await _own_payment(ctx, payment_id, lock=True)
     if (provider and payment.provider != provider) or (purpose and payment.purpose != purpose.value):
         raise not_found("payment")
-    if payment.status != "pending":
+    # A failed payment is asked about again: the customer may have paid it on a retry.
+    if payment.status not in ("pending", "failed"):
         return payment
     if payment.provider_ref is None:
         raise DomainError(ErrorCode.PAYMENT_FAILED, "the payment was never started with the provider")
@@ -222,8 +240,13 @@ async def complete_order_payment(ctx: Ctx, job_id: str, payment_id: str) -> JobV
 
 
 async def settle_payment(ctx: Ctx, payment: Payment, charge: ProviderCharge) -> None:
-    """Apply the provider's word to a pending payment, once. The caller holds its row lock."""
-    if payment.status != "pending" or charge.status == "pending":
+    """Apply the provider's word to a pending payment, once. The caller holds its row lock.
+
+    A failed payment can still succeed: Stripe reports a declined card as failed, and the
+    customer may then pay the same intent with another card. Money taken is never ignored."""
+    if payment.status not in ("pending", "failed") or charge.status == "pending":
+        return
+    if payment.status == "failed" and charge.status != "succeeded":
         return
     mismatch = charge.amount != payment.amount or charge.currency.upper() != payment.currency
     if charge.status == "succeeded" and mismatch:
@@ -236,7 +259,9 @@ async def settle_payment(ctx: Ctx, payment: Payment, charge: ProviderCharge) -> 
     if payment.status != "succeeded":
         return
     job = (
-        await ctx.session.execute(select(Job).where(col(Job.id) == payment.job_id).with_for_update())
+        await ctx.session.execute(
+            select(Job).where(col(Job.id) == payment.job_id).with_for_update(key_share=True)
+        )
     ).scalar_one()
     if payment.purpose == "delivery":
         await _delivery_paid(ctx, job, payment)
@@ -258,14 +283,16 @@ async def _delivery_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
             ledger.Leg(ledger.PREPAID_JOBS, job.id, payment.amount),
         ],
     )
-    job.payment_status = "paid"
     if job.status == "awaiting_payment" and must_move(job, "searching"):
+        job.payment_status = "paid"
         await record_transition(
             ctx, job, "searching", actor_role="system", note=f"paid with {payment.provider}"
         )
         await start_dispatch(ctx, job)
         return
-    # Paid after the customer cancelled (a late webhook, say): the money goes straight back.
+    # The order no longer waits for this money: the customer cancelled meanwhile (a late
+    # webhook, say), or paid it already through the other provider. It goes straight back,
+    # through this payment's provider; the order's own payment is left as it is.
     await ledger.post(
         ctx.session,
         at=ctx.now(),
@@ -277,7 +304,11 @@ async def _delivery_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
             ledger.Leg(ledger.CUSTOMER_PAYMENTS, job.customer_id, payment.amount),
         ],
     )
-    await refund_delivery(ctx, job, payment.amount)
+    await _refund(ctx, payment, payment.amount)
+    if job.status == "cancelled":
+        job.payment_status = "refunded"
+        ctx.session.add(job)
+        await ctx.session.flush()
 
 
 async def _tip_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
@@ -302,7 +333,17 @@ async def refund_delivery(ctx: Ctx, job: Job, amount: int) -> None:
         col(Payment.job_id) == job.id, col(Payment.purpose) == "delivery", col(Payment.status) == "succeeded"
     )
     payment = (await ctx.session.execute(query.with_for_update())).scalar_one_or_none()
-    if payment is None or payment.provider_ref is None:
+    if payment is None:
+        raise DomainError(ErrorCode.PAYMENT_FAILED, "no payment to refund was found for this order")
+    await _refund(ctx, payment, amount)
+    job.payment_status = "refunded"
+    ctx.session.add(job)
+    await ctx.session.flush()
+
+
+async def _refund(ctx: Ctx, payment: Payment, amount: int) -> None:
+    """Return ``amount`` of a succeeded payment through its provider (the caller holds its lock)."""
+    if payment.provider_ref is None:
         raise DomainError(ErrorCode.PAYMENT_FAILED, "no payment to refund was found for this order")
     try:
         await gateway_for(ctx, payment.provider).refund(
@@ -317,9 +358,7 @@ async def refund_delivery(ctx: Ctx, job: Job, amount: int) -> None:
     if payment.refunded_amount >= payment.amount:
         payment.status = "refunded"
     payment.updated_at = ctx.now()
-    job.payment_status = "refunded"
     ctx.session.add(payment)
-    ctx.session.add(job)
     await ctx.session.flush()
 
 

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from logistics.errors import DomainError, ErrorCode, pydantic_fields
@@ -62,6 +63,14 @@ def install(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=exc.headers,
         )
+
+    @app.exception_handler(PoolTimeout)
+    async def busy(_request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every database connection is in use: a moment of overload, not a server fault.
+        log.warning("database pool exhausted", exc_info=exc)
+        response = render(DomainError(ErrorCode.UNAVAILABLE, "the service is busy; try again shortly"))
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
