@@ -4,7 +4,7 @@ Run from the repository root with the venv active::
 
     python bench/dispatch.py                                 # 1k/10k/100k drivers, both databases
     python bench/dispatch.py --sizes 1000,10000 --queries 200 --db sqlite
-    python bench/dispatch.py --db postgres --pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/test_f
+    python bench/dispatch.py --db postgres --pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/logistics_bench
 
 Part 1, nearest-driver selection. For each database (SQLite in a temporary directory; PostgreSQL
 at ``--pg-url``, whose tables are dropped and re-created) and each size N, the ``drivers`` table
@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import h3
-from sqlalchemy import delete, event, insert, literal, select
+from sqlalchemy import delete, event, insert, literal, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel, col
 
@@ -77,7 +77,7 @@ from logistics.geo import H3_RESOLUTION, cell_of, haversine_m, in_region
 from logistics.models import Driver
 from logistics.models.base import new_id
 
-DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test_f"
+DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/logistics_bench"
 # Share of the fleet per vehicle type.
 VEHICLE_MIX = {"bicycle": 0.35, "motorbike": 0.25, "car": 0.30, "van": 0.10}
 SMALL_JOB_VEHICLE = "bicycle"
@@ -611,6 +611,17 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+async def ensure_database(url: str) -> None:
+    """Create the benchmark's own database if it is missing (its tables get dropped)."""
+    base, _, name = url.rpartition("/")
+    engine = create_async_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if not exists:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+
+
 async def main() -> None:
     args = parse_args()
     region = berlin()
@@ -621,6 +632,7 @@ async def main() -> None:
             if args.db in ("sqlite", "both"):
                 targets.append(("sqlite", f"sqlite+aiosqlite:///{Path(tmp) / 'dispatch.db'}"))
             if args.db in ("postgres", "both"):
+                await ensure_database(args.pg_url)
                 targets.append(("postgres", args.pg_url))
             for name, url in targets:
                 print(f"{name}: {url}", flush=True)
