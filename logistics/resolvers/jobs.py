@@ -277,7 +277,9 @@ async def _taken_by_another_driver(ctx: Ctx, job_id: str, driver: Driver) -> boo
 async def reject_job(ctx: Ctx, job_id: str, data: RejectIn) -> RejectResult:
     """Pass on a job: it leaves this driver's feed; dispatch moves on to the next driver."""
     driver = await require_driver(ctx.session, ctx.principal)
-    access = await job_access(ctx.session, ctx.principal, job_id, allow_feed=True)
+    # The job's row first, then its offer, in the order accept and cancel take them: closing
+    # the offer first would deadlock with a driver accepting the job at the same moment.
+    access = await job_access(ctx.session, ctx.principal, job_id, allow_feed=True, lock=True)
     if access.role != "feed":
         raise (
             invalid_transition(access.job, "rejected")
