@@ -10,7 +10,7 @@ from graphql import GraphQLError
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
-from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import MaxTokensLimiter, ValidationCache
 from strawberry.fastapi import GraphQLRouter
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -57,8 +57,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=Subscription,
         execution_context_class=PerEventExecutionContext,
         extensions=[
-            # Every subscriber of an app sends the same few documents: parse and validate once.
-            lambda: ParserCache(maxsize=512),
+            # Every subscriber of an app sends the same few documents: validate each once.
+            # (Not strawberry's ParserCache: it parses without the token limit below.)
             lambda: ValidationCache(maxsize=512),
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
             *complexity_extensions(settings.graphql_max_depth, settings.graphql_max_aliases),
