@@ -269,7 +269,7 @@ class PubSub:
                     continue
                 try:
                     payload = SharedEvent(json.loads(event.message))
-                except ValueError:
+                except (ValueError, TypeError):
                     # Not ours (another publisher on a shared broker): drop it, keep the stream.
                     log.warning("dropped a malformed event on %s", event.channel)
                     continue
@@ -316,9 +316,14 @@ class PubSub:
         subscription = Subscription(channel, latest_only=latest_only, maxsize=self.buffer)
         async with self._lock:
             backend = await self._ensure_connected(patient=True)
-            subscribers = self._local.setdefault(channel, set())
+            subscribers = self._local.get(channel)
             if not subscribers:
-                await backend.subscribe(channel)
+                try:
+                    await backend.subscribe(channel)
+                except Exception as exc:
+                    log.warning("broker refused a subscription to %s", channel, exc_info=True)
+                    raise SubscriptionClosed("the event stream is unavailable; try again later") from exc
+                subscribers = self._local.setdefault(channel, set())
             subscribers.add(subscription)
         try:
             yield subscription

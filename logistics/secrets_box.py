@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -27,3 +28,12 @@ def seal(settings: Settings, details: dict[str, Any]) -> str:
 def unseal(settings: Settings, token: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(fernet_for(settings).decrypt(token.encode()))
     return data
+
+
+def keyed_digest(settings: Settings, details: dict[str, Any]) -> str:
+    """An HMAC of the details under a key derived from the encryption key: comparable for
+    equality (idempotency), useless for recovering the details."""
+    secret = hashlib.sha256(
+        b"logistics-digest:" + (settings.encryption_key or settings.jwt_secret).encode()
+    ).digest()
+    return hmac.new(secret, json.dumps(details, sort_keys=True).encode(), hashlib.sha256).hexdigest()

@@ -371,6 +371,9 @@ async def handle_webhook(ctx: Ctx, provider: str, body: bytes, headers: Mapping[
         event = await gateway.parse_webhook(body, headers)
     except WebhookRejected as exc:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "the webhook signature does not verify") from exc
+    except ProviderError as exc:
+        # The provider could not be asked to verify (PayPal's API down): it retries later.
+        raise DomainError(ErrorCode.UNAVAILABLE, "the webhook cannot be verified now; retry later") from exc
     try:
         async with ctx.session.begin_nested():
             ctx.session.add(

@@ -28,7 +28,7 @@ from logistics.resolvers import idempotency
 from logistics.resolvers.context import Ctx
 from logistics.resolvers.pagination import keyset_page
 from logistics.resolvers.views import money
-from logistics.secrets_box import seal, unseal
+from logistics.secrets_box import keyed_digest, seal, unseal
 from logistics.shapes.money import (
     PayoutDetails,
     PayoutMethodIn,
@@ -161,8 +161,9 @@ async def add_payout_method(
     async def replay(method_id: str) -> PayoutMethodView:
         return method_view(await _own_method(ctx, driver, method_id))
 
-    # The fingerprint covers the details without keeping them in clear anywhere.
-    payload = {"type": data.type.value, "label": data.label, "details": stored}
+    # The stored fingerprint is a plain hash of the payload: key the details first, so that an
+    # account number cannot be recovered from it by trying candidates.
+    payload = {"type": data.type.value, "label": data.label, "details": keyed_digest(ctx.settings, stored)}
     return await idempotency.once(
         ctx, scope="payout_methods.create", key=idempotency_key, payload=payload, create=create, replay=replay
     )

@@ -9,14 +9,18 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from graphql import GraphQLError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
-from logistics.errors import DomainError
+from logistics.errors import DomainError, ErrorCode
 from logistics.schema.extensions import render_error
 
 # Open connections per user, in this process.
@@ -55,6 +59,24 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             _connections[principal.sub] += 1
             self.user = principal.sub
         await super().handle_connection_init(message)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        # Strawberry refuses one subscription too many with an error that has no code; give
+        # it one, like every other error of the API.
+        limit = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and limit is not None
+            and message["id"] not in self.operations
+            and len(self.operations) >= limit
+        ):
+            error = GraphQLError(
+                f"at most {limit} subscriptions per connection",
+                extensions={"code": ErrorCode.RATE_LIMITED.value},
+            )
+            await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
+            return
+        await super().handle_subscribe(message)
 
     async def _send_result_stream(self, operation: Operation[Any, Any], result_source: Any) -> None:
         """As the base class, plus: errors carry ``extensions.code`` like every other answer,
