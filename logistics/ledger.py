@@ -129,3 +129,31 @@ def cancellation_legs(
     else:
         legs.append(Leg(CUSTOMER_PAYMENTS, customer_id, -fee))
     return legs
+
+
+def prepayment_legs(*, job_id: str, customer_id: str, amount: int) -> list[Leg]:
+    """A customer paid a job's price through a provider: held until completion or cancel."""
+    return [Leg(CUSTOMER_PAYMENTS, customer_id, -amount), Leg(PREPAID_JOBS, job_id, amount)]
+
+
+def prepayment_refund_legs(*, job_id: str, customer_id: str, amount: int) -> list[Leg]:
+    """A held payment goes back to the customer."""
+    return [Leg(PREPAID_JOBS, job_id, -amount), Leg(CUSTOMER_PAYMENTS, customer_id, amount)]
+
+
+def tip_legs(*, customer_id: str, driver_id: str, amount: int) -> list[Leg]:
+    """A tip goes wholly to the driver."""
+    return [Leg(CUSTOMER_PAYMENTS, customer_id, -amount), Leg(DRIVER_EARNINGS, driver_id, amount)]
+
+
+def payout_legs(*, driver_id: str, amount: int) -> list[Leg]:
+    """A payout leaves the driver's balance for the payouts in transit."""
+    return [Leg(DRIVER_EARNINGS, driver_id, -amount), Leg(PAYOUTS_IN_TRANSIT, driver_id, amount)]
+
+
+def payout_settled_legs(*, driver_id: str, amount: int, paid: bool) -> list[Leg]:
+    """Paid: the money has left the platform. Failed: it returns to the balance."""
+    return [
+        Leg(PAYOUTS_IN_TRANSIT, driver_id, -amount),
+        Leg(PAYOUTS_SETTLED if paid else DRIVER_EARNINGS, driver_id, amount),
+    ]

@@ -278,10 +278,7 @@ async def _delivery_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
         type="payment",
         currency=payment.currency,
         job_id=job.id,
-        legs=[
-            ledger.Leg(ledger.CUSTOMER_PAYMENTS, job.customer_id, -payment.amount),
-            ledger.Leg(ledger.PREPAID_JOBS, job.id, payment.amount),
-        ],
+        legs=ledger.prepayment_legs(job_id=job.id, customer_id=job.customer_id, amount=payment.amount),
     )
     if job.status == "awaiting_payment" and must_move(job, "searching"):
         job.payment_status = "paid"
@@ -299,10 +296,7 @@ async def _delivery_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
         type="refund",
         currency=payment.currency,
         job_id=job.id,
-        legs=[
-            ledger.Leg(ledger.PREPAID_JOBS, job.id, -payment.amount),
-            ledger.Leg(ledger.CUSTOMER_PAYMENTS, job.customer_id, payment.amount),
-        ],
+        legs=ledger.prepayment_refund_legs(job_id=job.id, customer_id=job.customer_id, amount=payment.amount),
     )
     await _refund(ctx, payment, payment.amount)
     if job.status == "cancelled":
@@ -319,10 +313,7 @@ async def _tip_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
         type="tip",
         currency=payment.currency,
         job_id=job.id,
-        legs=[
-            ledger.Leg(ledger.CUSTOMER_PAYMENTS, job.customer_id, -payment.amount),
-            ledger.Leg(ledger.DRIVER_EARNINGS, job.driver_id, payment.amount),
-        ],
+        legs=ledger.tip_legs(customer_id=job.customer_id, driver_id=job.driver_id, amount=payment.amount),
     )
 
 

@@ -266,10 +266,7 @@ async def request_payout(
             at=ctx.now(),
             type="payout",
             currency=currency,
-            legs=[
-                ledger.Leg(ledger.DRIVER_EARNINGS, driver.id, -amount),
-                ledger.Leg(ledger.PAYOUTS_IN_TRANSIT, driver.id, amount),
-            ],
+            legs=ledger.payout_legs(driver_id=driver.id, amount=amount),
         )
         await _send(ctx, payout, method)
         return payout.id, payout_view(payout)
@@ -310,12 +307,7 @@ async def settle_payout(ctx: Ctx, payout: Payout, *, paid: bool, reason: str | N
         at=ctx.now(),
         type="payout_paid" if paid else "payout_reversal",
         currency=payout.currency,
-        legs=[
-            ledger.Leg(ledger.PAYOUTS_IN_TRANSIT, payout.driver_id, -payout.amount),
-            ledger.Leg(
-                ledger.PAYOUTS_SETTLED if paid else ledger.DRIVER_EARNINGS, payout.driver_id, payout.amount
-            ),
-        ],
+        legs=ledger.payout_settled_legs(driver_id=payout.driver_id, amount=payout.amount, paid=paid),
     )
 
 
