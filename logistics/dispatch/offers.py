@@ -20,7 +20,7 @@ from logistics.models import Driver, Job, JobOffer, JobRejection
 from logistics.pricing import driver_can_take
 from logistics.pubsub import job_channel, offers_channel
 from logistics.resolvers.context import Ctx
-from logistics.shapes.events import JobOfferEvent
+from logistics.shapes.events import JobOfferEvent, JobUpdate
 
 # A driver coming online is offered the nearest open job within this distance.
 NEARBY_JOB_RADIUS_M = 5_000
@@ -76,18 +76,16 @@ async def _create_offer(ctx: Ctx, job: Job, driver: Driver, distance_m: float) -
 
 def _announce_dispatch(ctx: Ctx, job: Job, state: str) -> None:
     """Tell the customer's ``jobUpdated`` that dispatch is at work (status stays searching)."""
-    ctx.publish(
-        job_channel(job.id),
+    update = JobUpdate.model_validate(
         {
             "job_id": job.id,
             "status": job.status,
             "previous": job.status,
-            "at": ctx.now().isoformat(),
-            "eta": None,
-            "driver_id": None,
+            "at": ctx.now(),
             "dispatch": {"state": state, "offers": job.offer_count},
-        },
+        }
     )
+    ctx.publish(job_channel(job.id), update.model_dump(mode="json"))
 
 
 async def offer_job_to_next_driver(ctx: Ctx, job: Job) -> JobOffer | None:

@@ -10,8 +10,7 @@ from logistics.auth import driver_job, require_driver
 from logistics.models import Driver, LedgerEntry
 from logistics.resolvers.context import Ctx
 from logistics.resolvers.pagination import keyset_page
-from logistics.resolvers.payouts import driver_region
-from logistics.resolvers.views import money
+from logistics.resolvers.views import driver_region, money
 from logistics.shapes.money import PaymentHistory, PaymentLine, PaymentTotals
 
 LINE_TYPES = {
@@ -65,7 +64,7 @@ async def _totals(ctx: Ctx, driver: Driver, currency: str, job_id: str | None = 
 
 async def payment_history(ctx: Ctx, *, limit: int = 20, cursor: str | None = None) -> PaymentHistory:
     driver = await require_driver(ctx.session, ctx.principal)
-    currency = ctx.settings.region(driver_region(ctx, driver)).currency
+    currency = driver_region(ctx.settings, driver).currency
     query = select(LedgerEntry).where(
         col(LedgerEntry.owner_id) == driver.id, col(LedgerEntry.account).in_(DRIVER_ACCOUNTS)
     )

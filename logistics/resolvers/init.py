@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from logistics.auth import driver_of
-from logistics.pricing import region_for
 from logistics.resolvers.context import Ctx
 from logistics.resolvers.payments import payment_methods
-from logistics.resolvers.views import driver_view, money
+from logistics.resolvers.views import driver_region, driver_view, money
 from logistics.shapes.drivers import (
     InitPayment,
     InitUser,
@@ -22,9 +21,7 @@ from logistics.shapes.drivers import (
 async def init(ctx: Ctx) -> InitView:
     driver = await driver_of(ctx.session, ctx.principal)
     settings = ctx.settings
-    region = ctx.settings.default_region
-    if driver is not None and driver.lat is not None and driver.lng is not None:
-        region = region_for(ctx.settings.regions, driver.lat, driver.lng) or region
+    region = driver_region(settings, driver)
     return InitView(
         user=InitUser(id=ctx.principal.sub, name=ctx.principal.name or (driver.name if driver else None)),
         is_driver=driver is not None,

@@ -23,11 +23,10 @@ from logistics.banking import (
 from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
 from logistics.models import Driver, Payout, PayoutMethod
 from logistics.payments.gateway import ProviderError
-from logistics.pricing import region_for
 from logistics.resolvers import idempotency
 from logistics.resolvers.context import Ctx
 from logistics.resolvers.pagination import keyset_page
-from logistics.resolvers.views import money
+from logistics.resolvers.views import driver_region, money
 from logistics.secrets_box import keyed_digest, seal, unseal
 from logistics.shapes.money import (
     PayoutDetails,
@@ -149,7 +148,7 @@ async def add_payout_method(
             type=data.type.value,
             label=data.label or label,
             last4=last4,
-            currency=ctx.settings.region(driver_region(ctx, driver)).currency,
+            currency=driver_region(ctx.settings, driver).currency,
             is_default=first,
             details_encrypted=seal(ctx.settings, {"type": data.type.value, **stored}),
             created_at=ctx.now(),
@@ -167,14 +166,6 @@ async def add_payout_method(
     return await idempotency.once(
         ctx, scope="payout_methods.create", key=idempotency_key, payload=payload, create=create, replay=replay
     )
-
-
-def driver_region(ctx: Ctx, driver: Driver) -> str:
-    if driver.lat is not None and driver.lng is not None:
-        region = region_for(ctx.settings.regions, driver.lat, driver.lng)
-        if region is not None:
-            return region.id
-    return ctx.settings.default_region.id
 
 
 async def update_payout_method(ctx: Ctx, method_id: str, data: PayoutMethodUpdate) -> PayoutMethodView:

@@ -16,6 +16,7 @@ from sqlmodel import col
 from logistics.config import Region, Settings
 from logistics.geo import estimate_eta
 from logistics.models import Driver, Job, JobEvent, JobImage, JobOffer, Quote, Upload
+from logistics.pricing import region_for
 from logistics.shapes.common import Eta, Money, Point, StopView, Vehicle
 from logistics.shapes.drivers import DriverView
 from logistics.shapes.jobs import (
@@ -60,6 +61,15 @@ def driver_position(driver: Driver | None, settings: Settings, now: datetime) ->
     if now - driver.location_recorded_at > timedelta(seconds=settings.location_stale_after_s):
         return None
     return driver.lat, driver.lng
+
+
+def driver_region(settings: Settings, driver: Driver | None) -> Region:
+    """The region a driver works in: where its last position lies, else the default."""
+    if driver is not None and driver.lat is not None and driver.lng is not None:
+        region = region_for(settings.regions, driver.lat, driver.lng)
+        if region is not None:
+            return region
+    return settings.default_region
 
 
 def job_eta(job: Job, region: Region, driver: Driver | None, settings: Settings, now: datetime) -> Eta | None:
