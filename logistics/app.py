@@ -17,9 +17,9 @@ from logistics.db import Database
 from logistics.dispatch.loop import DispatchLoop
 from logistics.limits import BodySizeLimit
 from logistics.payments.providers import build_payment_gateways, build_payout_gateway
+from logistics.platform import Platform
 from logistics.pubsub import PubSub
 from logistics.ratelimit import RateLimiter
-from logistics.resolvers.context import Platform
 from logistics.rest_compat import (
     drivers,
     handlers,

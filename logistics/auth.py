@@ -1,35 +1,21 @@
-"""Who is calling (JWT -> Principal) and what they may touch: the access rules' one home.
+"""Who is calling: a JWT, verified with a pinned algorithm, becomes a ``Principal``.
 
-Every edge (REST, GraphQL queries, subscriptions) authenticates through
-:meth:`TokenVerifier.principal` and authorizes through the functions below. Another user's
-object answers ``NOT_FOUND`` so that an id never confirms that something exists.
+Every edge (REST, GraphQL over HTTP and websocket) authenticates through
+:meth:`TokenVerifier.principal`; what the principal may touch is decided by
+``logistics.job.access``.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from logistics.config import Settings
-from logistics.errors import DomainError, ErrorCode, not_found
-from logistics.models import Driver, Job
-
-ACTIVE_STATUSES = (
-    "accepted",
-    "pickup_started",
-    "pickup_arrived",
-    "pickup_completed",
-    "dropoff_started",
-    "dropoff_arrived",
-    "dropoff_completed",
-)
+from logistics.errors import DomainError, ErrorCode
 
 
 @dataclass(frozen=True)
@@ -143,107 +129,3 @@ def mint_token(
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
     return jwt.encode(claims, key or settings.jwt_secret, algorithm=algorithm)
-
-
-# --- access rules -------------------------------------------------------------------------
-
-
-async def driver_of(session: AsyncSession, principal: Principal, *, lock: bool = False) -> Driver | None:
-    query = select(Driver).where(col(Driver.user_id) == principal.sub)
-    if lock:
-        # FOR NO KEY UPDATE (PostgreSQL), not FOR UPDATE: rows that reference this one (job
-        # offers, GPS points) take KEY SHARE locks in their foreign-key checks, which FOR UPDATE
-        # would block, deadlocking a driver lock against a job lock held by another request.
-        query = query.with_for_update(key_share=True)
-    return (await session.execute(query)).scalar_one_or_none()
-
-
-async def require_driver(session: AsyncSession, principal: Principal, *, lock: bool = False) -> Driver:
-    """The caller's driver profile, which must be approved for any driver-side path."""
-    driver = await driver_of(session, principal, lock=lock)
-    if driver is None:
-        raise DomainError(ErrorCode.FORBIDDEN, "this path is for registered drivers")
-    if driver.status != "approved":
-        raise DomainError(ErrorCode.FORBIDDEN, f"driver profile is {driver.status}, not approved")
-    return driver
-
-
-def require_role(principal: Principal, role: str) -> None:
-    if not principal.has_role(role):
-        raise DomainError(ErrorCode.FORBIDDEN, f"requires the {role} role")
-
-
-async def _job(session: AsyncSession, job_id: str, *, lock: bool) -> Job | None:
-    query = select(Job).where(col(Job.id) == job_id)
-    if lock:
-        # FOR NO KEY UPDATE, as in driver_of: foreign-key checks of rows that reference the job
-        # must not wait for it.
-        query = query.with_for_update(key_share=True)
-    return (await session.execute(query)).scalar_one_or_none()
-
-
-async def customer_job(
-    session: AsyncSession, principal: Principal, job_id: str, *, lock: bool = False
-) -> Job:
-    """A job the caller ordered (or a merchant created for them)."""
-    job = await _job(session, job_id, lock=lock)
-    if job is None or job.customer_id != principal.sub:
-        raise not_found("order")
-    return job
-
-
-async def driver_job(session: AsyncSession, driver: Driver, job_id: str, *, lock: bool = False) -> Job:
-    """A job assigned to this driver."""
-    job = await _job(session, job_id, lock=lock)
-    if job is None or job.driver_id != driver.id:
-        raise not_found("job")
-    return job
-
-
-@dataclass(frozen=True)
-class JobAccess:
-    job: Job
-    role: str  # customer | driver | feed | ops
-    driver: Driver | None
-
-
-async def job_access(
-    session: AsyncSession,
-    principal: Principal,
-    job_id: str,
-    *,
-    allow_feed: bool = False,
-    lock: bool = False,
-) -> JobAccess:
-    """Who the caller is to this job: its customer, its driver, ops, or (for reads) a driver
-    looking at an open job in the feed. Anyone else: ``NOT_FOUND``."""
-    job = await _job(session, job_id, lock=lock)
-    if job is None:
-        raise not_found("job")
-    if job.customer_id == principal.sub or job.creator_id == principal.sub:
-        return JobAccess(job, "customer", None)
-    driver = await driver_of(session, principal)
-    if driver is not None and driver.status == "approved":
-        if job.driver_id == driver.id:
-            return JobAccess(job, "driver", driver)
-        if allow_feed and job.status == "searching" and job.driver_id is None:
-            return JobAccess(job, "feed", driver)
-    if principal.has_role("ops"):
-        return JobAccess(job, "ops", None)
-    raise not_found("job")
-
-
-async def participant_access(session: AsyncSession, principal: Principal, job_id: str) -> JobAccess:
-    """The job's customer or its assigned driver: chat, issues, images, contacts."""
-    access = await job_access(session, principal, job_id)
-    if access.role not in ("customer", "driver"):
-        raise not_found("job")
-    return access
-
-
-def is_active(job: Job) -> bool:
-    return job.status in ACTIVE_STATUSES
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -96,23 +96,26 @@ class Database:
             async with factory() as session:
                 yield session
 
+    def transaction(self, write: bool = True) -> Transaction:
+        """A unit of work opened on first use: an edge authenticates and reads the request
+        before it asks for one, so a slow client never holds the SQLite writer lock."""
+        return Transaction(self, write)
+
     @asynccontextmanager
     async def unit_of_work(self, write: bool = True) -> AsyncIterator[UnitOfWork]:
-        """One request's transaction: committed on success, rolled back on error.
+        """One transaction: committed on success, rolled back on error.
 
         Callbacks queued with :meth:`UnitOfWork.after_commit` (event publication) run only
         once the commit succeeded, so nobody hears of work that was rolled back.
         """
-        async with self.session(write=write) as session:
-            uow = UnitOfWork(session)
-            try:
-                yield uow
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
-        for callback in uow.callbacks:
-            await callback()
+        transaction = self.transaction(write)
+        try:
+            uow = await transaction.begin()
+            yield uow
+        except BaseException:
+            await transaction.finish(commit=False)
+            raise
+        await transaction.finish(commit=True)
 
     async def dispose(self) -> None:
         await self.write_engine.dispose()
@@ -124,6 +127,53 @@ class UnitOfWork:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.callbacks: list[Callable[[], Awaitable[None]]] = []
+        self.before: list[Callable[[], Awaitable[None]]] = []
+        # What use cases note for their before-commit hooks (say, facts as they were).
+        self.notes: dict[str, Any] = {}
 
     def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
         self.callbacks.append(callback)
+
+    def before_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """A hook that runs in the transaction just before it commits: it sees the final
+        state of the work (and may still queue events)."""
+        self.before.append(hook)
+
+
+class Transaction:
+    """The one implementation of commit-then-publish, used by REST, GraphQL (over HTTP and
+    websocket), webhooks and the background loops alike."""
+
+    def __init__(self, db: Database, write: bool) -> None:
+        self.db = db
+        self.write = write
+        self._session_cm: AbstractAsyncContextManager[AsyncSession] | None = None
+        self.uow: UnitOfWork | None = None
+
+    async def begin(self) -> UnitOfWork:
+        if self.uow is None:
+            self._session_cm = self.db.session(write=self.write)
+            self.uow = UnitOfWork(await self._session_cm.__aenter__())
+        return self.uow
+
+    async def finish(self, *, commit: bool) -> None:
+        """Commit (or roll back) and release the session; after a commit, run the queued
+        callbacks. A transaction never begun finishes at once."""
+        uow, session_cm = self.uow, self._session_cm
+        self.uow = self._session_cm = None
+        if uow is None or session_cm is None:
+            return
+        try:
+            if commit:
+                for hook in uow.before:
+                    await hook()
+                await uow.session.commit()
+            else:
+                await uow.session.rollback()
+        except BaseException as exc:
+            await session_cm.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        await session_cm.__aexit__(None, None, None)
+        if commit:
+            for callback in uow.callbacks:
+                await callback()

@@ -39,11 +39,6 @@ def smallest_fitting_vehicle(region: Region, items: list[dict[str, Any]]) -> Veh
     return None
 
 
-def driver_can_take(driver_vehicle: str, job_vehicle: str) -> bool:
-    """A driver may take a job booked for its vehicle type or a smaller one."""
-    return VEHICLE_RANK[VehicleType(driver_vehicle)] >= VEHICLE_RANK[VehicleType(job_vehicle)]
-
-
 def region_for(regions: list[Region], lat: float, lng: float) -> Region | None:
     return next((region for region in regions if in_region(region, lat, lng)), None)
 

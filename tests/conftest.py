@@ -20,7 +20,7 @@ from sqlmodel import SQLModel
 import logistics.models  # noqa: F401
 from logistics.app import build_platform, create_app
 from logistics.config import Settings
-from logistics.resolvers.context import Platform
+from logistics.platform import Platform
 from tests.factories import Api
 
 PG_URL = os.environ.get("LOGISTICS_TEST_DATABASE_URL")

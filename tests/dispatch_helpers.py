@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from logistics.app import build_platform
 from logistics.config import Settings
-from logistics.resolvers.context import Platform
+from logistics.platform import Platform
 from tests.conftest import Clock
 from tests.factories import ALEXANDERPLATZ, Api
 from tests.realtime_helpers import codes, graphql
@@ -24,7 +24,7 @@ OPS = "ops-1"
 
 OFFER_LOG = """
 query OfferLog($jobId: ID!) {
-  jobOffers(jobId: $jobId) { id jobId driverId status reason distanceM offeredAt expiresAt respondedAt }
+  offerLog(jobId: $jobId) { id jobId driverId status reason distanceM offeredAt expiresAt respondedAt }
 }
 """
 
@@ -48,7 +48,7 @@ async def offer_log(api: Api, job_id: str) -> list[dict[str, Any]]:
     """The job's offers as ops sees them, oldest first."""
     body = await graphql(api, OPS, OFFER_LOG, headers=api.headers(OPS, roles=["ops"]), jobId=job_id)
     assert not body.get("errors"), body
-    entries: list[dict[str, Any]] = body["data"]["jobOffers"]
+    entries: list[dict[str, Any]] = body["data"]["offerLog"]
     return entries
 
 

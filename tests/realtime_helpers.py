@@ -33,8 +33,8 @@ from strawberry.types.execution import ExecutionResult
 
 from logistics.auth import mint_token
 from logistics.config import Settings
+from logistics.platform import Platform
 from logistics.pubsub import PubSub
-from logistics.resolvers.context import Platform
 from logistics.schema.context import GraphQLContext
 from tests.factories import Api
 

@@ -374,13 +374,19 @@ async def test_contacts_appear_once_the_driver_has_accepted(api: Api) -> None:
 
 
 async def test_a_job_leaves_other_drivers_view_once_accepted(api: Api) -> None:
-    dora = await api.register_driver("dora")
-    eve = await api.register_driver("eve")
+    # given two drivers, and an order dispatch offers to one of them at once
+    drivers = [(await api.register_driver(name))["sub"] for name in ("dora", "eve")]
     order = await api.order("alice")
-    assert (await api.ok("GET", f"/jobs/{order['id']}", eve["sub"]))["id"] == order["id"]
-    await api.ok("PUT", f"/jobs/{order['id']}/accept", dora["sub"])
-    await not_found_body(api, "GET", f"/jobs/{order['id']}", eve["sub"])
-    assert (await api.ok("GET", "/jobs/available", eve["sub"]))["items"] == []
+    path = f"/jobs/{order['id']}"
+    seen = {sub: (await api.call("GET", path, sub)).status_code for sub in drivers}
+    # then the job is open only to the driver holding its exclusive offer
+    assert sorted(seen.values()) == [200, 404], seen
+    taker = next(sub for sub, status in seen.items() if status == 200)
+    other = next(sub for sub in drivers if sub != taker)
+    # and once that driver accepts it, the other neither opens nor lists it
+    await api.ok("PUT", f"{path}/accept", taker)
+    await not_found_body(api, "GET", path, other)
+    assert (await api.ok("GET", "/jobs/available", other))["items"] == []
 
 
 async def test_a_driver_whose_vehicle_is_too_small_does_not_see_the_job(api: Api) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 
 from logistics.config import Settings
-from logistics.resolvers.lifecycle import NEXT
+from logistics.job.status import LIFECYCLE
 from tests.conftest import PG_URL, requires_postgres
 from tests.factories import KREUZBERG, MITTE, Api, quote_body
 
@@ -130,7 +130,7 @@ def _assert_consistent_timeline(timeline: list[tuple[int, str]]) -> None:
     statuses = [status for _, status in timeline]
     assert len(set(statuses)) == len(statuses), f"a status was recorded twice: {statuses}"
     for before, after in itertools.pairwise(statuses):
-        assert after in NEXT[before], f"illegal step {before} -> {after} in {statuses}"
+        assert after in LIFECYCLE[before].next, f"illegal step {before} -> {after} in {statuses}"
 
 
 async def _accepted_job(api: Api, driver: str, customer: str) -> str:

@@ -16,8 +16,8 @@ from sqlmodel import col
 from logistics.config import Settings
 from logistics.dispatch.loop import run_once
 from logistics.models import Job
+from logistics.platform import Platform
 from logistics.pubsub import job_channel, offers_channel
-from logistics.resolvers.context import Platform
 from logistics.schema import build_schema
 from tests.conftest import Clock
 from tests.dispatch_helpers import (

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from logistics.config import Settings
 from logistics.dispatch.loop import run_once
-from logistics.resolvers.context import Platform
+from logistics.platform import Platform
 from tests.conftest import PG_URL, Clock, requires_postgres
 from tests.dispatch_helpers import PICKUP, another_platform, north_of
 from tests.factories import Api

@@ -15,13 +15,9 @@ from sqlalchemy import insert
 from sqlmodel import col
 
 from logistics.db import Database
-from logistics.dispatch.candidates import (
-    eligible_drivers,
-    nearest_drivers,
-    nearest_drivers_full_scan,
-    vehicle_types_for,
-)
+from logistics.dispatch.candidates import eligible_drivers, nearest_drivers, nearest_drivers_full_scan
 from logistics.geo import H3_RESOLUTION, cell_of
+from logistics.job.feed import vehicle_types_for
 from logistics.models import Driver
 from tests.conftest import reset_database
 
@@ -111,7 +107,7 @@ async def test_sqlite_reads_the_ring_through_the_cell_index(db: Database) -> Non
     await _drivers(db, 200, now, random.Random(3))
     cells = list(h3.grid_disk(h3.latlng_to_cell(52.52, 13.40, H3_RESOLUTION), 1))
     query = (
-        eligible_drivers(vehicle_types=VEHICLES, fresh_since=now, now=now, job_id="job-1")
+        eligible_drivers(vehicle_types=VEHICLES, fresh_since=now)
         .with_only_columns(col(Driver.id), col(Driver.lat), col(Driver.lng))
         .where(col(Driver.h3_cell).in_(cells))
     )

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from logistics.models import Job, Upload
-from logistics.resolvers.context import Platform
+from logistics.platform import Platform
 from tests.factories import ALEXANDERPLATZ, KREUZBERG, MITTE, Api, png_bytes, quote_body
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from logistics.models import LocationPoint
-from logistics.resolvers.context import Platform
+from logistics.platform import Platform
 from tests.conftest import Clock
 from tests.factories import ALEXANDERPLATZ, KREUZBERG, MITTE, Api, png_bytes, quote_body
 

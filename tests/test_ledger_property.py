@@ -49,8 +49,8 @@ from logistics.config import Settings
 from logistics.errors import DomainError, ErrorCode
 from logistics.models import Payment
 from logistics.payments.gateway import ProviderCharge
-from logistics.resolvers import history, jobs, lifecycle, media, orders, payments, payouts, quotes, tips
-from logistics.resolvers.context import Ctx, Platform
+from logistics.platform import Ctx, Platform
+from logistics.resolvers import earnings, jobs, lifecycle, media, orders, payments, payouts, quotes, tips
 from logistics.shapes.common import Point
 from logistics.shapes.drivers import RegisterIn
 from logistics.shapes.jobs import JobView, TransitionIn
@@ -468,7 +468,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert int(in_ledger) == driver.balance >= 0, driver
 
             page = self.call(
-                self.driver_principal(driver.sub), lambda ctx: history.payment_history(ctx, limit=1)
+                self.driver_principal(driver.sub), lambda ctx: earnings.earnings_history(ctx, limit=1)
             )
             totals = page.totals
             assert totals.balance.amount == driver.balance

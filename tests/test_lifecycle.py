@@ -16,7 +16,7 @@ from sqlalchemy import select
 from logistics.config import Settings
 from logistics.ledger import DRIVER_CASH, DRIVER_EARNINGS
 from logistics.models import LedgerEntry
-from logistics.resolvers.context import Platform
+from logistics.platform import Platform
 from tests.conftest import Clock
 from tests.factories import KREUZBERG, Api, png_bytes
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from logistics.config import Settings
-from logistics.resolvers.context import Platform
+from logistics.platform import Platform
 from tests import fake_providers as fakes
 from tests.factories import MITTE, Api, quote_body
 from tests.fake_providers import FakeProviders, stripe_signed

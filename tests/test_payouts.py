@@ -10,7 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from logistics.config import Settings
-from logistics.resolvers.context import Platform
+from logistics.platform import Platform
 from logistics.secrets_box import fernet_for
 from tests import fake_providers as fakes
 from tests.factories import Api

@@ -21,6 +21,7 @@ from strawberry.types.execution import ExecutionResult
 
 from logistics.auth import mint_token
 from logistics.config import Settings
+from logistics.platform import Platform
 from logistics.pubsub import (
     FEED_CHANNEL,
     issues_channel,
@@ -29,7 +30,6 @@ from logistics.pubsub import (
     messages_channel,
     offers_channel,
 )
-from logistics.resolvers.context import Platform
 from logistics.schema import build_schema
 from logistics.schema.context import GraphQLContext
 from tests.conftest import Clock

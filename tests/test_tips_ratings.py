@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from logistics.config import Settings
-from logistics.resolvers.context import Platform
+from logistics.platform import Platform
 from tests import fake_providers as fakes
 from tests.factories import Api
 from tests.fake_providers import FakeProviders, stripe_signed
@@ -92,8 +92,17 @@ async def test_the_drivers_rating_is_the_average_of_its_ratings(api: Api) -> Non
     assert seen["driver"]["rating"] == pytest.approx(11 / 3, abs=0.01)
 
 
-@pytest.mark.parametrize("last_step", [None, "arrive-pickup", "complete-dropoff"])
-async def test_a_job_is_rated_only_once_completed(api: Api, last_step: str | None) -> None:
+@pytest.mark.parametrize(
+    ("last_step", "allowed"),
+    [
+        (None, ["pickup_started", "cancelled"]),
+        ("arrive-pickup", ["pickup_completed", "cancelled"]),
+        ("complete-dropoff", ["completed"]),
+    ],
+)
+async def test_a_job_is_rated_only_once_completed(
+    api: Api, last_step: str | None, allowed: list[str]
+) -> None:
     driver = await api.register_driver("drv-early")
     job = await accepted_job(api, "cust-e", driver["sub"])
     if last_step is not None:
@@ -102,7 +111,9 @@ async def test_a_job_is_rated_only_once_completed(api: Api, last_step: str | Non
     response = await api.call("POST", f"/orders/{job['id']}/rate", "cust-e", json={"stars": 5})
 
     body = error_of(response, 409, "INVALID_TRANSITION")
-    assert body["details"]["status"] == job["status"]
+    # The refusal says what the job can become next, so a client knows rating will work
+    # once the job is completed.
+    assert body["details"] == {"status": job["status"], "allowed": allowed}
     assert (await api.ok("GET", "/me", driver["sub"]))["rating"] is None
 
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import h3
-from sqlalchemy import Select, and_, exists, not_, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from logistics.auth import ACTIVE_STATUSES
-from logistics.config import VEHICLE_RANK, VehicleType
 from logistics.geo import H3_RESOLUTION, haversine_m
-from logistics.models import Driver, Job, JobOffer, JobRejection
+from logistics.job import feed
+from logistics.models import Driver
 
 # Every point outside grid_disk(origin, k) is at least this far from the origin's cell
 # centre, per ring: the hexagons' inradius spacing (sqrt(3) * edge) with an allowance for
@@ -37,51 +37,77 @@ class Candidate:
     distance_m: float
 
 
-def vehicle_types_for(job_vehicle: str) -> list[str]:
-    """Vehicle types that may take a job booked for ``job_vehicle``: that one or larger."""
-    needed = VEHICLE_RANK[VehicleType(job_vehicle)]
-    return [v.value for v, rank in VEHICLE_RANK.items() if rank >= needed]
-
-
 def covered_radius_m(k: int) -> float:
     return max(0.0, (k - 0.5) * RING_SPACING_M)
 
 
-def eligible_drivers(
-    *, vehicle_types: list[str], fresh_since: datetime, now: datetime, job_id: str | None
-) -> Select[Driver]:
-    """Approved, online, with a fresh position, a vehicle that fits, no active job, no live
-    offer, and (for a given job) not offered it or rejected it before, and not its customer
-    (who could not accept an own order)."""
-    active_job = exists().where(
-        and_(col(Job.driver_id) == col(Driver.id), col(Job.status).in_(ACTIVE_STATUSES))
-    )
-    live_offer = exists().where(
-        and_(col(JobOffer.driver_id) == col(Driver.id), col(JobOffer.status) == "pending")
-    )
-    query = select(Driver).where(
+def eligible_drivers(*, vehicle_types: list[str], fresh_since: datetime) -> Select[Driver]:
+    """The rows a ring may hold a candidate in: approved, online, a fresh position, a vehicle
+    that fits. Only a narrowing for the index; the feed rule decides on what it returns."""
+    return select(Driver).where(
         col(Driver.status) == "approved",
         col(Driver.online).is_(True),
         col(Driver.location_recorded_at) >= fresh_since,
         col(Driver.vehicle_type).in_(vehicle_types),
-        not_(active_job),
-        not_(live_offer),
     )
-    if job_id is not None:
-        offered = exists().where(
-            and_(col(JobOffer.driver_id) == col(Driver.id), col(JobOffer.job_id) == job_id)
-        )
-        rejected = exists().where(
-            and_(col(JobRejection.driver_id) == col(Driver.id), col(JobRejection.job_id) == job_id)
-        )
-        own_order = exists().where(
-            and_(
-                col(Job.id) == job_id,
-                or_(col(Job.customer_id) == col(Driver.user_id), col(Job.creator_id) == col(Driver.user_id)),
-            )
-        )
-        query = query.where(not_(offered), not_(rejected), not_(own_order))
-    return query
+
+
+_COLUMNS = (
+    col(Driver.id),
+    col(Driver.user_id),
+    col(Driver.vehicle_type),
+    col(Driver.status),
+    col(Driver.online),
+    col(Driver.lat),
+    col(Driver.lng),
+    col(Driver.location_recorded_at),
+)
+
+
+def _facts(row: Any) -> feed.DriverFacts:
+    driver_id, user_id, vehicle_type, status, online, lat, lng, position_at = row
+    return feed.DriverFacts(
+        id=driver_id,
+        user_id=user_id,
+        vehicle_type=vehicle_type,
+        approved=status == "approved",
+        online=online,
+        lat=lat,
+        lng=lng,
+        position_at=position_at,
+    )
+
+
+def _within(rows: Any, lat: float, lng: float, radius_m: float) -> list[tuple[feed.DriverFacts, float]]:
+    """The drivers of ``rows`` within ``radius_m`` of (lat, lng), with their distance."""
+    near = []
+    for row in rows:
+        facts = _facts(row)
+        assert facts.lat is not None and facts.lng is not None
+        distance = haversine_m(lat, lng, facts.lat, facts.lng)
+        if distance <= radius_m:
+            near.append((facts, distance))
+    return near
+
+
+class _Rule:
+    """The feed rule as dispatch applies it to the drivers a ring search finds."""
+
+    def __init__(self, job: feed.JobFacts | None, now: datetime, max_age_s: int, max_radius_m: float) -> None:
+        self.job, self.now, self.max_age_s, self.max_radius_m = job, now, max_age_s, max_radius_m
+
+    async def keep(self, session: AsyncSession, drivers: list[feed.DriverFacts]) -> list[feed.DriverFacts]:
+        kept = []
+        for driver in await feed.with_workload(session, drivers):
+            if self.job is not None:
+                block = feed.dispatch_block(
+                    driver, self.job, now=self.now, stale_after_s=self.max_age_s, radius_m=self.max_radius_m
+                )
+            else:
+                block = feed.driver_block(driver, now=self.now, stale_after_s=self.max_age_s)
+            if block is None:
+                kept.append(driver)
+        return kept
 
 
 async def nearest_drivers(
@@ -93,22 +119,22 @@ async def nearest_drivers(
     now: datetime,
     max_age_s: int,
     max_radius_m: float,
-    job_id: str | None = None,
+    job: feed.JobFacts | None = None,
     want: int = 1,
     lock: bool = False,
 ) -> list[Candidate]:
-    """Up to ``want`` eligible drivers nearest to (lat, lng), nearest first.
+    """Up to ``want`` drivers nearest to (lat, lng) whom dispatch may offer ``job`` (without a
+    job: who are free to take one), nearest first.
 
-    With ``lock`` (PostgreSQL), the rows returned are locked and rows another transaction
-    holds are skipped: two dispatchers never pick the same driver at once.
-
-    The rings are read as (id, lat, lng) only; just the drivers returned are loaded whole.
+    With ``lock`` (PostgreSQL), the drivers returned are locked, and a driver another
+    transaction holds is skipped: two dispatchers never pick the same driver at once, and a
+    driver accepting a job meanwhile is not offered another.
     """
     origin = h3.latlng_to_cell(lat, lng, H3_RESOLUTION)
-    fresh_since = now - timedelta(seconds=max_age_s)
     base = eligible_drivers(
-        vehicle_types=vehicle_types, fresh_since=fresh_since, now=now, job_id=job_id
-    ).with_only_columns(col(Driver.id), col(Driver.lat), col(Driver.lng))
+        vehicle_types=vehicle_types, fresh_since=now - timedelta(seconds=max_age_s)
+    ).with_only_columns(*_COLUMNS)
+    rule = _Rule(job, now, max_age_s, max_radius_m)
     found: dict[str, float] = {}
     searched: set[str] = set()
     max_k = math.ceil(max_radius_m / RING_SPACING_M) + 1
@@ -118,19 +144,15 @@ async def nearest_drivers(
         cells = [cell for cell in h3.grid_disk(origin, k) if cell not in searched]
         for start in range(0, len(cells), MAX_CELLS_PER_QUERY):
             chunk = cells[start : start + MAX_CELLS_PER_QUERY]
-            query = base.where(col(Driver.h3_cell).in_(chunk))
-            if lock:
-                query = query.with_for_update(skip_locked=True, of=Driver)
-            for driver_id, driver_lat, driver_lng in await session.execute(query):
-                assert driver_lat is not None and driver_lng is not None
-                distance = haversine_m(lat, lng, driver_lat, driver_lng)
-                if distance <= max_radius_m:
-                    found[driver_id] = distance
+            rows = await session.execute(base.where(col(Driver.h3_cell).in_(chunk)))
+            near = _within(rows, lat, lng, max_radius_m)
+            kept = {d.id for d in await rule.keep(session, [facts for facts, _ in near])}
+            found.update((facts.id, distance) for facts, distance in near if facts.id in kept)
         searched.update(cells)
         ranked = sorted(found.items(), key=lambda item: (item[1], item[0]))
         enough = len(ranked) >= want and ranked[want - 1][1] <= covered_radius_m(k)
         if enough or k >= max_k:
-            return await _candidates(session, ranked[:want])
+            return await _candidates(session, ranked[:want], rule if lock else None)
         if len(ranked) >= want:
             # Every ring that could still hold someone nearer than the want-th, in one query.
             k = max(k + 1, rings_covering(ranked[want - 1][1]))
@@ -145,12 +167,20 @@ def rings_covering(distance_m: float) -> int:
     return math.ceil(distance_m / RING_SPACING_M + 0.5)
 
 
-async def _candidates(session: AsyncSession, ranked: list[tuple[str, float]]) -> list[Candidate]:
-    """The drivers of (id, distance) pairs, loaded whole, in the same order."""
+async def _candidates(
+    session: AsyncSession, ranked: list[tuple[str, float]], lock_and_recheck: _Rule | None
+) -> list[Candidate]:
+    """The drivers of (id, distance) pairs, loaded whole, in the same order. Locked, they
+    are checked again: what they did before the lock was granted counts."""
     if not ranked:
         return []
     query = select(Driver).where(col(Driver.id).in_([driver_id for driver_id, _ in ranked]))
+    if lock_and_recheck is not None:
+        query = query.with_for_update(skip_locked=True, key_share=True)
     drivers = {driver.id: driver for driver in (await session.execute(query)).scalars()}
+    if lock_and_recheck is not None:
+        still = await lock_and_recheck.keep(session, [feed.DriverFacts.of(d) for d in drivers.values()])
+        drivers = {facts.id: drivers[facts.id] for facts in still}
     return [Candidate(drivers[driver_id], distance) for driver_id, distance in ranked if driver_id in drivers]
 
 
@@ -167,16 +197,13 @@ async def nearest_drivers_full_scan(
 ) -> list[Candidate]:
     """The same answer by measuring every eligible driver: the benchmark's baseline.
 
-    It reads (id, lat, lng) like the ring search, so the two differ only in the rows read.
+    It reads the same columns and applies the same rule as the ring search, so the two
+    differ only in the rows read.
     """
     query = eligible_drivers(
-        vehicle_types=vehicle_types, fresh_since=now - timedelta(seconds=max_age_s), now=now, job_id=None
-    ).with_only_columns(col(Driver.id), col(Driver.lat), col(Driver.lng))
-    ranked = []
-    for driver_id, driver_lat, driver_lng in await session.execute(query):
-        assert driver_lat is not None and driver_lng is not None
-        distance = haversine_m(lat, lng, driver_lat, driver_lng)
-        if distance <= max_radius_m:
-            ranked.append((driver_id, distance))
-    ranked.sort(key=lambda item: (item[1], item[0]))
-    return await _candidates(session, ranked[:want])
+        vehicle_types=vehicle_types, fresh_since=now - timedelta(seconds=max_age_s)
+    ).with_only_columns(*_COLUMNS)
+    near = _within(await session.execute(query), lat, lng, max_radius_m)
+    kept = {d.id for d in await _Rule(None, now, max_age_s, max_radius_m).keep(session, [f for f, _ in near])}
+    ranked = sorted(((f.id, d) for f, d in near if f.id in kept), key=lambda item: (item[1], item[0]))
+    return await _candidates(session, ranked[:want], None)

@@ -15,7 +15,7 @@ from contextlib import suppress
 
 from logistics.auth import Principal
 from logistics.dispatch import offers
-from logistics.resolvers.context import Ctx, Platform
+from logistics.platform import Ctx, Platform
 
 log = logging.getLogger("logistics.dispatch")
 SYSTEM = Principal(sub="system", name="dispatch", roles=frozenset({"system"}))

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, union_all
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from logistics.auth import ACTIVE_STATUSES
-from logistics.dispatch.candidates import nearest_drivers, vehicle_types_for
+from logistics.dispatch.candidates import nearest_drivers
 from logistics.errors import DomainError, ErrorCode
 from logistics.geo import bounding_box, haversine_m
-from logistics.models import Driver, Job, JobOffer, JobRejection
-from logistics.pricing import driver_can_take
-from logistics.pubsub import job_channel, offers_channel
-from logistics.resolvers.context import Ctx
-from logistics.shapes.events import JobOfferEvent, JobUpdate
+from logistics.job import feed
+from logistics.job.events import announce_dispatch, watch_feed
+from logistics.job.feed import vehicle_types_for
+from logistics.job.status import JobStatus
+from logistics.models import Driver, Job, JobOffer
+from logistics.platform import Ctx
+from logistics.pubsub import offers_channel
+from logistics.shapes.events import JobOfferEvent
 
 # A driver coming online is offered the nearest open job within this distance.
 NEARBY_JOB_RADIUS_M = 5_000
@@ -31,7 +33,8 @@ async def live_offer(ctx: Ctx, job_id: str) -> JobOffer | None:
     return (await ctx.session.execute(query)).scalar_one_or_none()
 
 
-async def _close_offer(ctx: Ctx, offer: JobOffer, status: str, reason: str | None) -> None:
+async def _close_offer(ctx: Ctx, job: Job, offer: JobOffer, status: str, reason: str | None) -> None:
+    await watch_feed(ctx, job)
     offer.status = status
     offer.reason = reason
     offer.responded_at = ctx.now()
@@ -41,6 +44,7 @@ async def _close_offer(ctx: Ctx, offer: JobOffer, status: str, reason: str | Non
 
 async def _create_offer(ctx: Ctx, job: Job, driver: Driver, distance_m: float) -> JobOffer | None:
     """Insert the offer; None if the database refuses it (a live offer appeared meanwhile)."""
+    await watch_feed(ctx, job)
     now = ctx.now()
     offer = JobOffer(
         job_id=job.id,
@@ -70,22 +74,16 @@ async def _create_offer(ctx: Ctx, job: Job, driver: Driver, distance_m: float) -
         }
     )
     ctx.publish(offers_channel(driver.id), event.model_dump(mode="json"))
-    _announce_dispatch(ctx, job, "offered")
+    announce_dispatch(ctx, job, "offered")
     return offer
 
 
-def _announce_dispatch(ctx: Ctx, job: Job, state: str) -> None:
-    """Tell the customer's ``jobUpdated`` that dispatch is at work (status stays searching)."""
-    update = JobUpdate.model_validate(
-        {
-            "job_id": job.id,
-            "status": job.status,
-            "previous": job.status,
-            "at": ctx.now(),
-            "dispatch": {"state": state, "offers": job.offer_count},
-        }
-    )
-    ctx.publish(job_channel(job.id), update.model_dump(mode="json"))
+async def start_dispatch(ctx: Ctx, job: Job) -> None:
+    """A job has entered ``searching``: offer it to the nearest driver now; if nobody is in
+    range, the dispatch loop tries again later."""
+    job.dispatch_after = ctx.now()
+    ctx.session.add(job)
+    await offer_job_to_next_driver(ctx, job)
 
 
 async def offer_job_to_next_driver(ctx: Ctx, job: Job) -> JobOffer | None:
@@ -95,12 +93,14 @@ async def offer_job_to_next_driver(ctx: Ctx, job: Job) -> JobOffer | None:
     feed; with nobody in range the loop looks again after ``dispatch_retry_s``.
     """
     settings = ctx.settings
-    if job.status != "searching" or job.driver_id is not None or await live_offer(ctx, job.id) is not None:
+    if job.status != JobStatus.SEARCHING or job.driver_id is not None:
+        return None
+    if await live_offer(ctx, job.id) is not None:
         return None
     if job.offer_count >= settings.dispatch_max_offers:
         job.dispatch_after = None
         ctx.session.add(job)
-        _announce_dispatch(ctx, job, "open_feed")
+        announce_dispatch(ctx, job, "open_feed")
         return None
     candidates = await nearest_drivers(
         ctx.session,
@@ -110,7 +110,7 @@ async def offer_job_to_next_driver(ctx: Ctx, job: Job) -> JobOffer | None:
         now=ctx.now(),
         max_age_s=settings.location_stale_after_s,
         max_radius_m=settings.dispatch_max_radius_m,
-        job_id=job.id,
+        job=await feed.one_job_facts(ctx.session, job, ctx.now()),
         want=3,
         lock=not ctx.platform.db.is_sqlite,
     )
@@ -121,13 +121,13 @@ async def offer_job_to_next_driver(ctx: Ctx, job: Job) -> JobOffer | None:
     job.dispatch_after = ctx.now() + timedelta(seconds=settings.dispatch_retry_s)
     ctx.session.add(job)
     await ctx.session.flush()
-    _announce_dispatch(ctx, job, "searching")
+    announce_dispatch(ctx, job, "searching")
     return None
 
 
 async def expire_offer(ctx: Ctx, offer: JobOffer, job: Job) -> JobOffer | None:
     """The offered driver did not answer in time: the next driver gets the job."""
-    await _close_offer(ctx, offer, "expired", "no answer before the offer expired")
+    await _close_offer(ctx, job, offer, "expired", "no answer before the offer expired")
     return await offer_job_to_next_driver(ctx, job)
 
 
@@ -135,7 +135,7 @@ async def driver_passed(ctx: Ctx, job: Job, driver: Driver, reason: str) -> None
     """A driver rejected the job: close its live offer and offer the job to the next one."""
     offer = await live_offer(ctx, job.id)
     if offer is not None and offer.driver_id == driver.id:
-        await _close_offer(ctx, offer, "rejected", reason)
+        await _close_offer(ctx, job, offer, "rejected", reason)
         await offer_job_to_next_driver(ctx, job)
 
 
@@ -150,9 +150,9 @@ async def job_taken(ctx: Ctx, job: Job, driver: Driver) -> None:
     offer = await live_offer(ctx, job.id)
     if offer is not None:
         if offer.driver_id == driver.id:
-            await _close_offer(ctx, offer, "accepted", None)
+            await _close_offer(ctx, job, offer, "accepted", None)
         elif offer.expires_at <= ctx.now():
-            await _close_offer(ctx, offer, "expired", "no answer before the offer expired")
+            await _close_offer(ctx, job, offer, "expired", "no answer before the offer expired")
         else:
             raise DomainError(ErrorCode.OFFER_TAKEN, "another driver has taken this job")
     job.dispatch_after = None
@@ -163,60 +163,44 @@ async def job_taken(ctx: Ctx, job: Job, driver: Driver) -> None:
 async def job_cancelled(ctx: Ctx, job: Job) -> None:
     offer = await live_offer(ctx, job.id)
     if offer is not None:
-        await _close_offer(ctx, offer, "withdrawn", "the job was cancelled")
+        await _close_offer(ctx, job, offer, "withdrawn", "the job was cancelled")
     job.dispatch_after = None
     ctx.session.add(job)
 
 
 async def offer_nearby_job_to_driver(ctx: Ctx, driver: Driver) -> JobOffer | None:
-    """A driver came online: offer it the nearest open job that waits without a live offer.
-
-    Only a driver dispatch could pick itself: with a fresh position and no job or offer yet.
-    """
-    if driver.lat is None or driver.lng is None or not driver.online or driver.status != "approved":
+    """A driver came online or moved: offer it the nearest open job, by the feed rule as
+    dispatch applies it (the same rule that picks a driver for a job)."""
+    me = (await feed.driver_facts(ctx.session, [driver]))[driver.id]
+    stale_after = ctx.settings.location_stale_after_s
+    if driver.lat is None or driver.lng is None:
         return None
-    fresh_since = ctx.now() - timedelta(seconds=ctx.settings.location_stale_after_s)
-    if driver.location_recorded_at is None or driver.location_recorded_at < fresh_since:
-        return None
-    live_offer_or_job = union_all(
-        select(col(JobOffer.id)).where(
-            col(JobOffer.driver_id) == driver.id, col(JobOffer.status) == "pending"
-        ),
-        select(col(Job.id)).where(col(Job.driver_id) == driver.id, col(Job.status).in_(ACTIVE_STATUSES)),
-    )
-    if (await ctx.session.execute(live_offer_or_job)).first() is not None:
+    if feed.driver_block(me, now=ctx.now(), stale_after_s=stale_after) is not None:
         return None
     min_lat, max_lat, min_lng, max_lng = bounding_box(driver.lat, driver.lng, NEARBY_JOB_RADIUS_M)
-    offered_before = select(col(JobOffer.job_id)).where(col(JobOffer.driver_id) == driver.id)
-    rejected = select(col(JobRejection.job_id)).where(col(JobRejection.driver_id) == driver.id)
-    live = select(col(JobOffer.job_id)).where(col(JobOffer.status) == "pending")
+    # SQL narrows to the open jobs of the area; the rule decides.
     query = select(Job).where(
-        col(Job.status) == "searching",
+        col(Job.status) == JobStatus.SEARCHING,
         col(Job.driver_id).is_(None),
         col(Job.pickup_lat).between(min_lat, max_lat),
         col(Job.pickup_lng).between(min_lng, max_lng),
-        col(Job.id).not_in(offered_before),
-        col(Job.id).not_in(rejected),
-        col(Job.id).not_in(live),
-        # The driver's own orders: it could not accept them.
-        col(Job.customer_id) != driver.user_id,
-        col(Job.creator_id) != driver.user_id,
     )
     if not ctx.platform.db.is_sqlite:
         query = query.with_for_update(skip_locked=True)
     jobs = (await ctx.session.execute(query.limit(200))).scalars().all()
+    facts = await feed.job_facts(ctx.session, jobs, ctx.now())
     nearby = sorted(
-        (
-            (haversine_m(driver.lat, driver.lng, job.pickup_lat, job.pickup_lng), job.id, job)
-            for job in jobs
-            if driver_can_take(driver.vehicle_type, job.vehicle_type)
-        ),
+        (haversine_m(driver.lat, driver.lng, job.pickup_lat, job.pickup_lng), job.id, job)
+        for job in jobs
+        if feed.dispatch_block(
+            me, facts[job.id], now=ctx.now(), stale_after_s=stale_after, radius_m=NEARBY_JOB_RADIUS_M
+        )
+        is None
     )
     for distance, _, job in nearby:
-        if distance <= NEARBY_JOB_RADIUS_M:
-            offer = await _create_offer(ctx, job, driver, distance)
-            if offer is not None:
-                return offer
+        offer = await _create_offer(ctx, job, driver, distance)
+        if offer is not None:
+            return offer
     return None
 
 
@@ -247,7 +231,7 @@ async def dispatch_waiting_jobs(ctx: Ctx, *, limit: int = 50) -> int:
     query = (
         select(Job)
         .where(
-            col(Job.status) == "searching",
+            col(Job.status) == JobStatus.SEARCHING,
             col(Job.driver_id).is_(None),
             col(Job.dispatch_after) <= ctx.now(),
         )
@@ -286,5 +270,5 @@ async def withdraw_offers_of(ctx: Ctx, driver: Driver, *, reason: str = "the dri
         await ctx.session.refresh(offer)
         if offer.status != "pending":
             continue
-        await _close_offer(ctx, offer, "withdrawn", reason)
+        await _close_offer(ctx, job, offer, "withdrawn", reason)
         await offer_job_to_next_driver(ctx, job)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlmodel import col
 
-from logistics.auth import driver_of, require_driver, require_role
 from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, not_found
 from logistics.geo import cell_of
+from logistics.job.access import driver_of, for_drivers, for_ops
+from logistics.job.eta import driver_position
 from logistics.models import Driver, Upload
-from logistics.resolvers.context import Ctx
+from logistics.platform import Ctx
 from logistics.resolvers.pagination import keyset_page
-from logistics.resolvers.views import driver_position, driver_view
+from logistics.resolvers.views import driver_view
 from logistics.shapes.common import LocationReport
 from logistics.shapes.drivers import (
     AvailabilityIn,
@@ -24,7 +25,7 @@ from logistics.shapes.drivers import (
 
 
 async def register_driver(ctx: Ctx, data: RegisterIn) -> DriverView:
-    if await driver_of(ctx.session, ctx.principal) is not None:
+    if await driver_of(ctx) is not None:
         raise DomainError(ErrorCode.VALIDATION_FAILED, "already registered as a driver")
     today = ctx.now().date()
     fields: dict[str, str] = {}
@@ -62,14 +63,14 @@ async def register_driver(ctx: Ctx, data: RegisterIn) -> DriverView:
 
 
 async def me(ctx: Ctx) -> DriverView:
-    driver = await driver_of(ctx.session, ctx.principal)
+    driver = await driver_of(ctx)
     if driver is None:
         raise not_found("driver profile")
     return driver_view(driver)
 
 
-async def set_availability(ctx: Ctx, data: AvailabilityIn) -> AvailabilityView:
-    driver = await require_driver(ctx.session, ctx.principal, lock=True)
+@for_drivers(lock=True)
+async def set_availability(ctx: Ctx, driver: Driver, data: AvailabilityIn) -> AvailabilityView:
     if driver.online != data.online:
         driver.online = data.online
         driver.online_since = ctx.now() if data.online else None
@@ -101,8 +102,8 @@ def apply_position(driver: Driver, report: LocationReport, ctx: Ctx) -> bool:
     return True
 
 
-async def update_location(ctx: Ctx, report: LocationReport) -> None:
-    driver = await require_driver(ctx.session, ctx.principal, lock=True)
+@for_drivers(lock=True)
+async def update_location(ctx: Ctx, driver: Driver, report: LocationReport) -> None:
     was_fresh = driver_position(driver, ctx.settings, ctx.now()) is not None
     if apply_position(driver, report, ctx):
         ctx.session.add(driver)
@@ -112,8 +113,8 @@ async def update_location(ctx: Ctx, report: LocationReport) -> None:
             await offers.offer_nearby_job_to_driver(ctx, driver)
 
 
+@for_ops
 async def pending_drivers(ctx: Ctx, *, limit: int = 20, cursor: str | None = None) -> DriverPage:
-    require_role(ctx.principal, "ops")
     query = select(Driver).where(col(Driver.status) == "pending_review")
     drivers, next_cursor = await keyset_page(
         ctx.session, query, col(Driver.id), limit=limit, cursor=cursor, newest_first=False
@@ -121,8 +122,8 @@ async def pending_drivers(ctx: Ctx, *, limit: int = 20, cursor: str | None = Non
     return DriverPage(items=[driver_view(d) for d in drivers], next_cursor=next_cursor)
 
 
+@for_ops
 async def approve_driver(ctx: Ctx, driver_id: str) -> DriverView:
-    require_role(ctx.principal, "ops")
     driver = (
         await ctx.session.execute(select(Driver).where(col(Driver.id) == driver_id))
     ).scalar_one_or_none()

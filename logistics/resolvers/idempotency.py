@@ -15,13 +15,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
 from logistics.errors import DomainError, ErrorCode
 from logistics.models import IdempotencyKey
-from logistics.resolvers.context import Ctx
+from logistics.platform import Ctx
 
 T = TypeVar("T")
+M = TypeVar("M", bound=SQLModel)
 MAX_KEY_LENGTH = 255
 
 
@@ -80,3 +81,35 @@ async def once(
             "this Idempotency-Key was used with a different request body",
         )
     return await replay(existing.resource_id)
+
+
+async def insert_once(
+    ctx: Ctx,
+    *,
+    scope: str,
+    key: str | None,
+    payload: Any,
+    model: type[M],
+    build: Callable[[], M],
+    view: Callable[[M], T],
+    announce: Callable[[T], None] | None = None,
+) -> T:
+    """Insert the row ``build`` makes at most once per key and answer its view; a replay
+    answers the view of the row the first request inserted. ``announce`` queues the new
+    row's event (never sent for a replay)."""
+
+    async def create() -> tuple[str, T]:
+        row = build()
+        ctx.session.add(row)
+        await ctx.session.flush()
+        answer = view(row)
+        if announce is not None:
+            announce(answer)
+        return row.id, answer  # type: ignore[attr-defined]
+
+    async def replay(row_id: str) -> T:
+        row = await ctx.session.get(model, row_id)
+        assert row is not None
+        return view(row)
+
+    return await once(ctx, scope=scope, key=key, payload=payload, create=create, replay=replay)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from logistics.auth import driver_of
-from logistics.resolvers.context import Ctx
+from logistics.job.access import driver_of
+from logistics.platform import Ctx
 from logistics.resolvers.payments import payment_methods
 from logistics.resolvers.views import driver_region, driver_view, money
 from logistics.shapes.drivers import (
@@ -19,7 +19,7 @@ from logistics.shapes.drivers import (
 
 
 async def init(ctx: Ctx) -> InitView:
-    driver = await driver_of(ctx.session, ctx.principal)
+    driver = await driver_of(ctx)
     settings = ctx.settings
     region = driver_region(settings, driver)
     return InitView(

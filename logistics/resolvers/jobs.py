@@ -5,16 +5,18 @@ from __future__ import annotations
 from sqlalchemy import exists, not_, select, update
 from sqlmodel import col
 
-from logistics.auth import ACTIVE_STATUSES, job_access, require_driver
 from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, validation_failed
 from logistics.geo import bounding_box, haversine_m
+from logistics.job import feed
+from logistics.job.access import driver_of, for_drivers, job_access, load
+from logistics.job.events import watch_feed
+from logistics.job.lifecycle import append_event, invalid_transition, record_transition
+from logistics.job.status import ACTIVE_STATUSES, JobStatus
 from logistics.models import Driver, Job, JobOffer, JobRejection
-from logistics.pricing import driver_can_take
+from logistics.platform import Ctx
 from logistics.resolvers import idempotency
-from logistics.resolvers.context import Ctx
-from logistics.resolvers.lifecycle import append_event, invalid_transition, record_transition
-from logistics.resolvers.orders import new_job, start_dispatch
+from logistics.resolvers.orders import new_job
 from logistics.resolvers.pagination import keyset_page, offset_page
 from logistics.resolvers.views import job_view, job_views
 from logistics.shapes.jobs import (
@@ -33,8 +35,10 @@ MAX_FEED_RADIUS_M = 50_000
 FEED_SCAN_LIMIT = 500
 
 
+@for_drivers()
 async def available_jobs(
     ctx: Ctx,
+    driver: Driver,
     *,
     lat: float | None = None,
     lng: float | None = None,
@@ -43,7 +47,6 @@ async def available_jobs(
     cursor: str | None = None,
 ) -> JobPage:
     """Open jobs near the driver (default: its last reported position), nearest first."""
-    driver = await require_driver(ctx.session, ctx.principal)
     if (lat is None) != (lng is None):
         raise validation_failed(
             "give both lat and lng, or neither", lat="paired with lng", lng="paired with lat"
@@ -54,47 +57,26 @@ async def available_jobs(
                 "no location reported yet: pass lat and lng", lat="required", lng="required"
             )
         lat, lng = driver.lat, driver.lng
-    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
-        raise validation_failed("coordinates out of range", lat="-90..90", lng="-180..180")
     radius = radius_m if radius_m is not None else DEFAULT_FEED_RADIUS_M
-    if not 1 <= radius <= MAX_FEED_RADIUS_M:
-        raise validation_failed(
-            f"radius_m must be 1 to {MAX_FEED_RADIUS_M}", radius_m=f"1..{MAX_FEED_RADIUS_M}"
-        )
+    check_feed_area(lat, lng, radius, "radius_m")
     min_lat, max_lat, min_lng, max_lng = bounding_box(lat, lng, radius)
-    rejected = select(col(JobRejection.job_id)).where(col(JobRejection.driver_id) == driver.id)
-    now = ctx.now()
-    # A job under a live exclusive offer to another driver is not in this driver's feed.
-    offered_to_others = select(col(JobOffer.job_id)).where(
-        col(JobOffer.status) == "pending",
-        col(JobOffer.driver_id) != driver.id,
-        col(JobOffer.expires_at) > now,
-    )
+    # SQL only narrows the rows to the open jobs of the area; the feed rule decides.
     query = (
         select(Job)
         .where(
-            col(Job.status) == "searching",
+            col(Job.status) == JobStatus.SEARCHING,
             col(Job.driver_id).is_(None),
             col(Job.pickup_lat).between(min_lat, max_lat),
             col(Job.pickup_lng).between(min_lng, max_lng),
-            col(Job.id).not_in(rejected),
-            col(Job.id).not_in(offered_to_others),
-            # The driver's own orders: accept_job refuses them, so the feed does not offer them.
-            col(Job.customer_id) != ctx.principal.sub,
-            col(Job.creator_id) != ctx.principal.sub,
         )
         .limit(FEED_SCAN_LIMIT)
     )
     candidates = (await ctx.session.execute(query)).scalars().all()
-    distances = {job.id: haversine_m(lat, lng, job.pickup_lat, job.pickup_lng) for job in candidates}
-    nearby = sorted(
-        (
-            job
-            for job in candidates
-            if distances[job.id] <= radius and driver_can_take(driver.vehicle_type, job.vehicle_type)
-        ),
-        key=lambda job: (distances[job.id], job.id),
-    )
+    facts = await feed.job_facts(ctx.session, candidates, ctx.now())
+    me = feed.DriverFacts.of(driver)
+    nearby = [job for job in candidates if feed.feed_block(me, facts[job.id], lat, lng, radius) is None]
+    distances = {job.id: haversine_m(lat, lng, job.pickup_lat, job.pickup_lng) for job in nearby}
+    nearby.sort(key=lambda job: (distances[job.id], job.id))
     page, next_cursor = offset_page(nearby, limit=limit, cursor=cursor)
     views = await job_views(
         ctx.session,
@@ -108,20 +90,31 @@ async def available_jobs(
     return JobPage(items=views, next_cursor=next_cursor)
 
 
+def check_feed_area(lat: float, lng: float, radius_m: int, radius_name: str) -> None:
+    """The area a feed (query or subscription) may watch."""
+    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+        raise validation_failed("coordinates out of range", lat="-90..90", lng="-180..180")
+    if not 1 <= radius_m <= MAX_FEED_RADIUS_M:
+        raise validation_failed(
+            f"{radius_name} must be 1 to {MAX_FEED_RADIUS_M}", radius_m=f"1..{MAX_FEED_RADIUS_M}"
+        )
+
+
+@for_drivers()
 async def list_jobs(
     ctx: Ctx,
+    driver: Driver,
     *,
     status: JobListFilter = JobListFilter.ACTIVE,
     limit: int = 20,
     cursor: str | None = None,
 ) -> JobPage:
     """The driver's own jobs, newest first."""
-    driver = await require_driver(ctx.session, ctx.principal)
     query = select(Job).where(col(Job.driver_id) == driver.id)
     if status is JobListFilter.ACTIVE:
         query = query.where(col(Job.status).in_(ACTIVE_STATUSES))
     elif status is JobListFilter.COMPLETED:
-        query = query.where(col(Job.status) == "completed")
+        query = query.where(col(Job.status) == JobStatus.COMPLETED)
     jobs, next_cursor = await keyset_page(ctx.session, query, col(Job.id), limit=limit, cursor=cursor)
     views = await job_views(ctx.session, jobs, settings=ctx.settings, now=ctx.now(), viewer="driver")
     return JobPage(items=views, next_cursor=next_cursor)
@@ -129,15 +122,8 @@ async def list_jobs(
 
 async def get_job(ctx: Ctx, job_id: str) -> JobView:
     """A job the caller ordered, drives, or may take from the feed."""
-    access = await job_access(ctx.session, ctx.principal, job_id, allow_feed=True)
-    viewer = access.role
-    if (
-        access.driver is not None
-        and viewer == "feed"
-        and not driver_can_take(access.driver.vehicle_type, access.job.vehicle_type)
-    ):
-        raise DomainError(ErrorCode.NOT_FOUND, "job not found")
-    return await job_view(ctx.session, access.job, settings=ctx.settings, now=ctx.now(), viewer=viewer)
+    access = await job_access(ctx, job_id, allow_feed=True)
+    return await job_view(ctx.session, access.job, settings=ctx.settings, now=ctx.now(), viewer=access.role)
 
 
 async def create_job(ctx: Ctx, data: CreateJobIn, *, idempotency_key: str | None = None) -> JobView:
@@ -178,13 +164,13 @@ async def create_job(ctx: Ctx, data: CreateJobIn, *, idempotency_key: str | None
         )
         # A driver offering to take a custom delivery takes it at once.
         if driver is not None and created_by is CreatedBy.DRIVER:
-            if not driver_can_take(driver.vehicle_type, job.vehicle_type):
+            if not feed.vehicle_fits(driver.vehicle_type, job.vehicle_type):
                 raise validation_failed("your vehicle cannot carry these items", vehicle_type="too small")
             job.driver_id = driver.id
             job.accepted_at = ctx.now()
-            await record_transition(ctx, job, "accepted", actor_role="driver")
-        elif job.status == "searching":
-            await start_dispatch(ctx, job)
+            await record_transition(ctx, job, JobStatus.ACCEPTED, actor_role="driver")
+        elif job.status == JobStatus.SEARCHING:
+            await offers.start_dispatch(ctx, job)
         return job.id, await job_view(
             ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="customer"
         )
@@ -203,19 +189,18 @@ async def create_job(ctx: Ctx, data: CreateJobIn, *, idempotency_key: str | None
 
 
 async def _approved_driver_or_none(ctx: Ctx) -> Driver | None:
-    try:
-        return await require_driver(ctx.session, ctx.principal)
-    except DomainError:
-        return None
+    driver = await driver_of(ctx)
+    return driver if driver is not None and driver.status == "approved" else None
 
 
-async def accept_job(ctx: Ctx, job_id: str) -> JobView:
-    """Take a job from the feed. One conditional UPDATE decides among racing drivers."""
-    # The driver's row is held until the commit: dispatch (which skips locked drivers) must
-    # not offer it a job meanwhile, on a snapshot where it is still free.
-    driver = await require_driver(ctx.session, ctx.principal, lock=True)
+# The driver's row is held until the commit: dispatch (which skips locked drivers) must not
+# offer it a job meanwhile, on a snapshot where it is still free.
+@for_drivers(lock=True)
+async def accept_job(ctx: Ctx, driver: Driver, job_id: str) -> JobView:
+    """Take a job the feed rule opens to this driver. One conditional UPDATE decides among
+    racing drivers."""
     try:
-        access = await job_access(ctx.session, ctx.principal, job_id, allow_feed=True)
+        access = await job_access(ctx, job_id, allow_feed=True)
     except DomainError as exc:
         # The feed showed it a moment ago: the driver who came second hears why it is gone.
         if exc.code is ErrorCode.NOT_FOUND and await _taken_by_another_driver(ctx, job_id, driver):
@@ -223,19 +208,18 @@ async def accept_job(ctx: Ctx, job_id: str) -> JobView:
         raise
     job = access.job
     if job.driver_id == driver.id:
-        if job.status == "accepted":
+        if job.status == JobStatus.ACCEPTED:
             return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="driver")
-        raise invalid_transition(job, "accepted")
+        raise invalid_transition(job, JobStatus.ACCEPTED)
     if access.role != "feed":
         # The caller's own order, or ops: not a job this driver can take.
-        if job.status == "searching":
+        if job.status == JobStatus.SEARCHING:
             raise DomainError(ErrorCode.FORBIDDEN, "you cannot accept your own order")
-        raise invalid_transition(job, "accepted")
-    if not driver_can_take(driver.vehicle_type, job.vehicle_type):
-        raise DomainError(
-            ErrorCode.FORBIDDEN, f"a {driver.vehicle_type} cannot take a {job.vehicle_type} job"
-        )
+        raise invalid_transition(job, JobStatus.ACCEPTED)
     now = ctx.now()
+    await watch_feed(ctx, job)
+    # Re-checked in the statement itself: the rule's facts were read a moment ago, and an
+    # offer to another driver may have been made since.
     exclusive_elsewhere = exists().where(
         col(JobOffer.job_id) == col(Job.id),
         col(JobOffer.status) == "pending",
@@ -246,40 +230,39 @@ async def accept_job(ctx: Ctx, job_id: str) -> JobView:
         update(Job)
         .where(
             col(Job.id) == job_id,
-            col(Job.status) == "searching",
+            col(Job.status) == JobStatus.SEARCHING,
             col(Job.driver_id).is_(None),
             not_(exclusive_elsewhere),
         )
-        .values(status="accepted", driver_id=driver.id, accepted_at=now, updated_at=now)
+        .values(status=JobStatus.ACCEPTED.value, driver_id=driver.id, accepted_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise DomainError(ErrorCode.OFFER_TAKEN, "another driver has taken this job")
     await ctx.session.refresh(job)
     await offers.job_taken(ctx, job, driver)
-    await append_event(ctx, job, "searching", actor_role="driver")
+    await append_event(ctx, job, JobStatus.SEARCHING, actor_role="driver")
     return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="driver")
 
 
 async def _taken_by_another_driver(ctx: Ctx, job_id: str, driver: Driver) -> bool:
-    """A job from the feed (not a driver's own custom delivery) that this driver could have
-    taken, now assigned to someone else."""
-    job = (await ctx.session.execute(select(Job).where(col(Job.id) == job_id))).scalar_one_or_none()
-    return (
-        job is not None
-        and job.driver_id is not None
-        and job.driver_id != driver.id
-        and job.created_by != CreatedBy.DRIVER.value
-        and driver_can_take(driver.vehicle_type, job.vehicle_type)
-    )
+    """A job this driver could have taken by the feed rule, now another driver's (assigned,
+    or under a live exclusive offer); not a driver's own custom delivery."""
+    job = await load(ctx, Job, job_id)
+    if job is None or job.driver_id == driver.id or job.created_by == CreatedBy.DRIVER.value:
+        return False
+    facts = await feed.one_job_facts(ctx.session, job, ctx.now())
+    if job.driver_id is None:
+        return feed.job_block(feed.DriverFacts.of(driver), facts) is feed.Block.OFFERED_ELSEWHERE
+    return feed.job_block(feed.DriverFacts.of(driver), feed.as_if_open(facts)) is None
 
 
-async def reject_job(ctx: Ctx, job_id: str, data: RejectIn) -> RejectResult:
+@for_drivers()
+async def reject_job(ctx: Ctx, driver: Driver, job_id: str, data: RejectIn) -> RejectResult:
     """Pass on a job: it leaves this driver's feed; dispatch moves on to the next driver."""
-    driver = await require_driver(ctx.session, ctx.principal)
     # The job's row first, then its offer, in the order accept and cancel take them: closing
     # the offer first would deadlock with a driver accepting the job at the same moment.
-    access = await job_access(ctx.session, ctx.principal, job_id, allow_feed=True, lock=True)
+    access = await job_access(ctx, job_id, allow_feed=True, lock=True)
     if access.role != "feed":
         raise (
             invalid_transition(access.job, "rejected")
@@ -292,6 +275,7 @@ async def reject_job(ctx: Ctx, job_id: str, data: RejectIn) -> RejectResult:
         )
     )
     if existing.scalar_one_or_none() is None:
+        await watch_feed(ctx, access.job)
         ctx.session.add(
             JobRejection(job_id=job_id, driver_id=driver.id, reason=data.reason.value, at=ctx.now())
         )

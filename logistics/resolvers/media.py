@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlmodel import col
 
-from logistics.auth import is_active, participant_access
 from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
+from logistics.job.access import owned, participant_access
+from logistics.job.status import is_active
 from logistics.models import JobImage, Upload
+from logistics.platform import Ctx
 from logistics.resolvers import idempotency
-from logistics.resolvers.context import Ctx
 from logistics.resolvers.pagination import check_limit, decode_cursor, encode_cursor
 from logistics.resolvers.views import image_view, upload_view
 from logistics.shapes.media import ImageKind, ImagePage, ImageView, UploadPurpose, UploadView
@@ -63,12 +64,7 @@ async def create_upload(
 
 
 async def _own_upload(ctx: Ctx, upload_id: str) -> Upload:
-    upload = (
-        await ctx.session.execute(select(Upload).where(col(Upload.id) == upload_id))
-    ).scalar_one_or_none()
-    if upload is None or upload.owner_id != ctx.principal.sub:
-        raise not_found("upload")
-    return upload
+    return await owned(ctx, Upload, upload_id, owner="owner_id", what="upload")
 
 
 async def add_job_image(
@@ -85,10 +81,10 @@ async def add_job_image(
     Proof of pickup and dropoff is the assigned driver's, while the job is active; the
     customer may add damage and other photos at any time.
     """
-    access = await participant_access(ctx.session, ctx.principal, job_id)
+    access = await participant_access(ctx, job_id)
     if kind in DRIVER_ONLY_KINDS and access.role != "driver":
         raise DomainError(ErrorCode.FORBIDDEN, f"{kind.value} photos are taken by the driver")
-    if access.role == "driver" and not is_active(access.job):
+    if access.role == "driver" and not is_active(access.job.status):
         raise DomainError(ErrorCode.JOB_NOT_ACTIVE, "the job is not active")
     if (upload_id is None) == (data is None):
         raise validation_failed(
@@ -139,7 +135,7 @@ async def add_job_image(
 
 
 async def list_job_images(ctx: Ctx, job_id: str, *, limit: int = 20, cursor: str | None = None) -> ImagePage:
-    await participant_access(ctx.session, ctx.principal, job_id)
+    await participant_access(ctx, job_id)
     check_limit(limit)
     query = (
         select(JobImage, Upload)
@@ -176,7 +172,7 @@ async def upload_content(ctx: Ctx, upload_id: str) -> FileContent:
         allowed = False
         for job_id in job_ids:
             try:
-                await participant_access(ctx.session, ctx.principal, job_id)
+                await participant_access(ctx, job_id)
                 allowed = True
                 break
             except DomainError:

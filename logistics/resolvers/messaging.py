@@ -9,12 +9,13 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlmodel import col
 
-from logistics.auth import is_active, participant_access
 from logistics.errors import DomainError, ErrorCode, validation_failed
+from logistics.job.access import participant_access
+from logistics.job.status import is_active
 from logistics.models import Driver, JobImage, JobIssue, Message
+from logistics.platform import Ctx
 from logistics.pubsub import issues_channel, messages_channel
 from logistics.resolvers import idempotency
-from logistics.resolvers.context import Ctx
 from logistics.resolvers.pagination import keyset_page
 from logistics.shapes.common import Contact
 from logistics.shapes.messaging import (
@@ -47,39 +48,31 @@ def _require_active(active: bool, what: str) -> None:
 async def send_message(
     ctx: Ctx, job_id: str, data: MessageIn, *, idempotency_key: str | None = None
 ) -> MessageView:
-    access = await participant_access(ctx.session, ctx.principal, job_id)
-    _require_active(is_active(access.job), "messages can be sent")
+    access = await participant_access(ctx, job_id)
+    _require_active(is_active(access.job.status), "messages can be sent")
 
-    async def create() -> tuple[str, MessageView]:
-        message = Message(
+    return await idempotency.insert_once(
+        ctx,
+        scope=f"messages.create:{job_id}",
+        key=idempotency_key,
+        payload=data.model_dump(mode="json"),
+        model=Message,
+        build=lambda: Message(
             job_id=job_id,
             sender_id=ctx.principal.sub,
             sender_role=access.role,
             body=data.body,
             created_at=ctx.now(),
-        )
-        ctx.session.add(message)
-        await ctx.session.flush()
-        view = message_view(message)
-        ctx.publish(messages_channel(job_id), {"type": "message", **view.model_dump(mode="json")})
-        return message.id, view
-
-    async def replay(message_id: str) -> MessageView:
-        found = (await ctx.session.execute(select(Message).where(col(Message.id) == message_id))).scalar_one()
-        return message_view(found)
-
-    return await idempotency.once(
-        ctx,
-        scope=f"messages.create:{job_id}",
-        key=idempotency_key,
-        payload=data.model_dump(mode="json"),
-        create=create,
-        replay=replay,
+        ),
+        view=message_view,
+        announce=lambda view: ctx.publish(
+            messages_channel(job_id), {"type": "message", **view.model_dump(mode="json")}
+        ),
     )
 
 
 async def list_messages(ctx: Ctx, job_id: str, *, limit: int = 20, cursor: str | None = None) -> MessagePage:
-    await participant_access(ctx.session, ctx.principal, job_id)
+    await participant_access(ctx, job_id)
     query = select(Message).where(col(Message.job_id) == job_id)
     messages, next_cursor = await keyset_page(
         ctx.session, query, col(Message.id), limit=limit, cursor=cursor, newest_first=False
@@ -89,7 +82,7 @@ async def list_messages(ctx: Ctx, job_id: str, *, limit: int = 20, cursor: str |
 
 async def mark_messages_read(ctx: Ctx, job_id: str, data: MarkReadIn) -> MarkReadResult:
     """Mark the other side's unread messages (up to ``up_to``) as read by the caller."""
-    access = await participant_access(ctx.session, ctx.principal, job_id)
+    access = await participant_access(ctx, job_id)
     conditions = [
         col(Message.job_id) == job_id,
         col(Message.sender_role) != access.role,
@@ -116,7 +109,7 @@ async def mark_messages_read(ctx: Ctx, job_id: str, data: MarkReadIn) -> MarkRea
 async def report_issue(
     ctx: Ctx, job_id: str, data: IssueIn, *, idempotency_key: str | None = None
 ) -> IssueView:
-    access = await participant_access(ctx.session, ctx.principal, job_id)
+    access = await participant_access(ctx, job_id)
     image_ids = list(dict.fromkeys(data.image_ids))
     if image_ids:
         found = set(
@@ -132,8 +125,13 @@ async def report_issue(
         if missing:
             raise validation_failed("images must belong to this job", image_ids=", ".join(missing))
 
-    async def create() -> tuple[str, IssueView]:
-        issue = JobIssue(
+    return await idempotency.insert_once(
+        ctx,
+        scope=f"issues.create:{job_id}",
+        key=idempotency_key,
+        payload=data.model_dump(mode="json"),
+        model=JobIssue,
+        build=lambda: JobIssue(
             job_id=job_id,
             type=data.type.value,
             description=data.description,
@@ -141,29 +139,16 @@ async def report_issue(
             reporter_id=ctx.principal.sub,
             image_ids=image_ids,
             created_at=ctx.now(),
-        )
-        ctx.session.add(issue)
-        await ctx.session.flush()
-        view = issue_view(issue)
-        ctx.publish(issues_channel(job_id), {"type": "issue", **view.model_dump(mode="json")})
-        return issue.id, view
-
-    async def replay(issue_id: str) -> IssueView:
-        found = (await ctx.session.execute(select(JobIssue).where(col(JobIssue.id) == issue_id))).scalar_one()
-        return issue_view(found)
-
-    return await idempotency.once(
-        ctx,
-        scope=f"issues.create:{job_id}",
-        key=idempotency_key,
-        payload=data.model_dump(mode="json"),
-        create=create,
-        replay=replay,
+        ),
+        view=issue_view,
+        announce=lambda view: ctx.publish(
+            issues_channel(job_id), {"type": "issue", **view.model_dump(mode="json")}
+        ),
     )
 
 
 async def list_issues(ctx: Ctx, job_id: str, *, limit: int = 20, cursor: str | None = None) -> IssuePage:
-    await participant_access(ctx.session, ctx.principal, job_id)
+    await participant_access(ctx, job_id)
     query = select(JobIssue).where(col(JobIssue.job_id) == job_id)
     issues, next_cursor = await keyset_page(
         ctx.session, query, col(JobIssue.id), limit=limit, cursor=cursor, newest_first=False
@@ -172,9 +157,9 @@ async def list_issues(ctx: Ctx, job_id: str, *, limit: int = 20, cursor: str | N
 
 
 async def contacts(ctx: Ctx, job_id: str) -> Contacts:
-    access = await participant_access(ctx.session, ctx.principal, job_id)
+    access = await participant_access(ctx, job_id)
     job = access.job
-    _require_active(is_active(job), "contacts are shown")
+    _require_active(is_active(job.status), "contacts are shown")
     pickup_contact = Contact.model_validate(job.pickup["contact"])
     driver_contact = None
     if job.driver_id is not None:

@@ -9,22 +9,23 @@ from sqlalchemy import select, update
 from sqlmodel import col
 
 from logistics import ledger
-from logistics.auth import customer_job
 from logistics.config import VehicleType
 from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
+from logistics.job.access import customer_job
+from logistics.job.eta import driver_position, job_eta
+from logistics.job.events import watch_feed
+from logistics.job.lifecycle import invalid_transition, must_move, record_transition, refused
+from logistics.job.status import JobStatus, is_terminal, stage
 from logistics.models import Driver, Job, Quote
+from logistics.platform import Ctx
 from logistics.pricing import price_trip
 from logistics.resolvers import idempotency, payments
-from logistics.resolvers.context import Ctx
-from logistics.resolvers.lifecycle import NEXT, invalid_transition, must_move, record_transition
 from logistics.resolvers.pagination import keyset_page
-from logistics.resolvers.views import driver_position, job_eta, job_view, job_views, timelines
+from logistics.resolvers.views import job_view, job_views, timelines
 from logistics.shapes.common import Point, Vehicle
-from logistics.shapes.jobs import JobPage, JobStatus, JobView, TrackedDriver, TrackView
+from logistics.shapes.jobs import JobPage, JobView, TrackedDriver, TrackView
 from logistics.shapes.orders import CancelIn, OrderIn, OrderUpdateIn, StopUpdate
-
-FREE_CANCEL = ("awaiting_payment", "searching")
 
 
 async def new_job(
@@ -59,7 +60,7 @@ async def new_job(
         distance, duration = trip.distance_m, trip.duration_s
     now = ctx.now()
     # Cash and invoice are settled outside the platform's checkout: dispatch starts at once.
-    first = "searching" if payment_method in ("cash", "invoice") else "awaiting_payment"
+    first = JobStatus.SEARCHING if payment_method in ("cash", "invoice") else JobStatus.AWAITING_PAYMENT
     job = Job(
         status=first,
         region_id=region_id,
@@ -93,16 +94,9 @@ async def new_job(
     ctx.session.add(job)
     await ctx.session.flush()
     actor = "merchant" if created_by == "merchant" else "customer"
+    await watch_feed(ctx, job, new=True)
     await record_transition(ctx, job, first, actor_role=actor, point=None)
     return job
-
-
-async def start_dispatch(ctx: Ctx, job: Job) -> None:
-    """A job has entered ``searching``: offer it to the nearest driver now; if nobody is in
-    range, the dispatch loop tries again later."""
-    job.dispatch_after = ctx.now()
-    ctx.session.add(job)
-    await offers.offer_job_to_next_driver(ctx, job)
 
 
 def _merge_stop(stop: dict[str, Any], change: StopUpdate | None, name: str) -> dict[str, Any]:
@@ -163,8 +157,8 @@ async def create_order(ctx: Ctx, data: OrderIn, *, idempotency_key: str | None =
             notes=data.notes,
             quote=quote,
         )
-        if job.status == "searching":
-            await start_dispatch(ctx, job)
+        if job.status == JobStatus.SEARCHING:
+            await offers.start_dispatch(ctx, job)
         return job.id, await job_view(ctx.session, job, settings=ctx.settings, now=now, viewer="customer")
 
     async def replay(job_id: str) -> JobView:
@@ -181,7 +175,7 @@ async def create_order(ctx: Ctx, data: OrderIn, *, idempotency_key: str | None =
 
 
 async def get_order(ctx: Ctx, job_id: str) -> JobView:
-    job = await customer_job(ctx.session, ctx.principal, job_id)
+    job = await customer_job(ctx, job_id)
     return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="customer")
 
 
@@ -197,7 +191,7 @@ async def list_orders(
 
 
 async def track_order(ctx: Ctx, job_id: str) -> TrackView:
-    job = await customer_job(ctx.session, ctx.principal, job_id)
+    job = await customer_job(ctx, job_id)
     now = ctx.now()
     driver = None
     if job.driver_id is not None:
@@ -231,10 +225,10 @@ async def track_order(ctx: Ctx, job_id: str) -> TrackView:
 
 async def cancel_order(ctx: Ctx, job_id: str, data: CancelIn) -> JobView:
     """Free while nobody has accepted; after that the region's fee, shared with the driver."""
-    job = await customer_job(ctx.session, ctx.principal, job_id, lock=True)
-    if must_move(job, "cancelled"):
+    job = await customer_job(ctx, job_id, lock=True)
+    if must_move(job, JobStatus.CANCELLED):
         region = ctx.settings.region(job.region_id)
-        fee = 0 if job.status in FREE_CANCEL else min(region.cancellation_fee, job.price)
+        fee = 0 if stage(job.status).free_cancel else min(region.cancellation_fee, job.price)
         paid = job.payment_status == "paid"
         refund = job.price - fee if paid else 0
         if fee or paid:
@@ -264,38 +258,24 @@ async def cancel_order(ctx: Ctx, job_id: str, data: CancelIn) -> JobView:
             "refund": {"amount": refund, "currency": job.currency},
         }
         await offers.job_cancelled(ctx, job)
-        await record_transition(ctx, job, "cancelled", actor_role="customer", note=data.reason)
+        await record_transition(ctx, job, JobStatus.CANCELLED, actor_role="customer", note=data.reason)
     return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="customer")
 
 
 async def update_order(ctx: Ctx, job_id: str, data: OrderUpdateIn) -> JobView:
-    job = await customer_job(ctx.session, ctx.principal, job_id, lock=True)
-    if not NEXT[job.status]:
+    job = await customer_job(ctx, job_id, lock=True)
+    current = stage(job.status)
+    if is_terminal(job.status):
         raise invalid_transition(job, job.status)
-    pickup_done = job.status not in (
-        "awaiting_payment",
-        "searching",
-        "accepted",
-        "pickup_started",
-        "pickup_arrived",
-    )
-    if data.pickup is not None and pickup_done:
-        raise DomainError(
-            ErrorCode.INVALID_TRANSITION,
-            "the pickup is done; its details can no longer change",
-            {"status": job.status, "allowed": list(NEXT[job.status])},
-        )
+    if data.pickup is not None and not current.pickup_editable:
+        raise refused(job, "the pickup is done; its details can no longer change")
     job.pickup = _merge_stop(job.pickup, data.pickup, "pickup")
     job.dropoff = _merge_stop(job.dropoff, data.dropoff, "dropoff")
     if data.notes is not None:
         job.notes = data.notes
     if data.scheduled_at is not None:
-        if job.status not in ("awaiting_payment", "searching"):
-            raise DomainError(
-                ErrorCode.INVALID_TRANSITION,
-                "a driver is already on the way; the time can no longer change",
-                {"status": job.status, "allowed": list(NEXT[job.status])},
-            )
+        if not current.free_cancel:
+            raise refused(job, "a driver is already on the way; the time can no longer change")
         if data.scheduled_at < ctx.now():
             raise validation_failed("scheduled_at is in the past", scheduled_at="in the past")
         job.scheduled_at = data.scheduled_at

@@ -15,19 +15,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from logistics import ledger
-from logistics.auth import customer_job
+from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
+from logistics.job.access import customer_job, owned
+from logistics.job.lifecycle import must_move, record_transition, refused
+from logistics.job.status import JobStatus, stage
 from logistics.models import Job, Payment, ProviderEvent
 from logistics.payments.gateway import PaymentGateway, ProviderCharge, ProviderError, WebhookRejected
+from logistics.platform import Ctx
 from logistics.resolvers import idempotency
-from logistics.resolvers.context import Ctx
-from logistics.resolvers.lifecycle import must_move, record_transition
 from logistics.resolvers.views import job_view, money
 from logistics.shapes.common import Money
 from logistics.shapes.jobs import JobView
 from logistics.shapes.money import PaymentPurpose, PaymentStart, PaymentView, StripeConfig
 
-TIPPABLE = ("dropoff_completed", "completed")
 # A tip above this multiple of the job's price is refused as a likely typo.
 MAX_TIP_MULTIPLE = 5
 
@@ -104,24 +105,16 @@ async def start_payment(
 ) -> PaymentStart:
     """Ask the provider for a charge the customer completes in the app."""
     gateway = gateway_for(ctx, provider)
-    job = await customer_job(ctx.session, ctx.principal, job_id, lock=True)
+    job = await customer_job(ctx, job_id, lock=True)
     if purpose is PaymentPurpose.DELIVERY:
-        if job.status != "awaiting_payment":
-            raise DomainError(
-                ErrorCode.INVALID_TRANSITION,
-                "this order is not waiting for payment",
-                {"status": job.status, "allowed": []},
-            )
+        if job.status != JobStatus.AWAITING_PAYMENT:
+            raise refused(job, "this order is not waiting for payment")
         if amount is not None and (amount.amount != job.price or amount.currency != job.currency):
             raise validation_failed("a delivery is paid at its price", amount="leave out, or the job's price")
         charge_amount = job.price
     else:
-        if job.status not in TIPPABLE or job.driver_id is None:
-            raise DomainError(
-                ErrorCode.INVALID_TRANSITION,
-                "a tip follows a delivered job",
-                {"status": job.status, "allowed": []},
-            )
+        if not stage(job.status).delivered or job.driver_id is None:
+            raise refused(job, "a tip follows a delivered job")
         charge_amount = _tip_amount(job, amount)
 
     async def create() -> tuple[str, PaymentStart]:
@@ -199,13 +192,7 @@ async def _failed_at_provider(gateway: PaymentGateway, payment: Payment) -> bool
 
 
 async def _own_payment(ctx: Ctx, payment_id: str, *, lock: bool = False) -> Payment:
-    query = select(Payment).where(col(Payment.id) == payment_id)
-    if lock:
-        query = query.with_for_update()
-    payment = (await ctx.session.execute(query)).scalar_one_or_none()
-    if payment is None or payment.customer_id != ctx.principal.sub:
-        raise not_found("payment")
-    return payment
+    return await owned(ctx, Payment, payment_id, owner="customer_id", what="payment", lock=lock)
 
 
 async def confirm_payment(
@@ -235,7 +222,7 @@ async def complete_order_payment(ctx: Ctx, job_id: str, payment_id: str) -> JobV
     payment = await confirm_payment(ctx, payment_id, purpose=PaymentPurpose.DELIVERY)
     if payment.job_id != job_id:
         raise not_found("payment")
-    job = await customer_job(ctx.session, ctx.principal, job_id)
+    job = await customer_job(ctx, job_id)
     return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="customer")
 
 
@@ -270,8 +257,6 @@ async def settle_payment(ctx: Ctx, payment: Payment, charge: ProviderCharge) -> 
 
 
 async def _delivery_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
-    from logistics.resolvers.orders import start_dispatch
-
     await ledger.post(
         ctx.session,
         at=ctx.now(),
@@ -280,12 +265,12 @@ async def _delivery_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
         job_id=job.id,
         legs=ledger.prepayment_legs(job_id=job.id, customer_id=job.customer_id, amount=payment.amount),
     )
-    if job.status == "awaiting_payment" and must_move(job, "searching"):
+    if job.status == JobStatus.AWAITING_PAYMENT and must_move(job, JobStatus.SEARCHING):
         job.payment_status = "paid"
         await record_transition(
-            ctx, job, "searching", actor_role="system", note=f"paid with {payment.provider}"
+            ctx, job, JobStatus.SEARCHING, actor_role="system", note=f"paid with {payment.provider}"
         )
-        await start_dispatch(ctx, job)
+        await offers.start_dispatch(ctx, job)
         return
     # The order no longer waits for this money: the customer cancelled meanwhile (a late
     # webhook, say), or paid it already through the other provider. It goes straight back,
@@ -299,7 +284,7 @@ async def _delivery_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
         legs=ledger.prepayment_refund_legs(job_id=job.id, customer_id=job.customer_id, amount=payment.amount),
     )
     await _refund(ctx, payment, payment.amount)
-    if job.status == "cancelled":
+    if job.status == JobStatus.CANCELLED:
         job.payment_status = "refunded"
         ctx.session.add(job)
         await ctx.session.flush()

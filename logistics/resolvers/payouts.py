@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from logistics import ledger
-from logistics.auth import require_driver, require_role
 from logistics.banking import (
     iban_is_valid,
     looks_like_card_number,
@@ -21,10 +20,11 @@ from logistics.banking import (
     routing_number_is_valid,
 )
 from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
+from logistics.job.access import for_drivers, for_ops, owned
 from logistics.models import Driver, Payout, PayoutMethod
 from logistics.payments.gateway import ProviderError
+from logistics.platform import Ctx
 from logistics.resolvers import idempotency
-from logistics.resolvers.context import Ctx
 from logistics.resolvers.pagination import keyset_page
 from logistics.resolvers.views import driver_region, money
 from logistics.secrets_box import keyed_digest, seal, unseal
@@ -115,17 +115,22 @@ async def _methods(ctx: Ctx, driver: Driver) -> list[PayoutMethod]:
 
 
 async def _own_method(ctx: Ctx, driver: Driver, method_id: str, *, lock: bool = False) -> PayoutMethod:
-    query = select(PayoutMethod).where(col(PayoutMethod.id) == method_id)
-    if lock:
-        query = query.with_for_update()
-    method = (await ctx.session.execute(query)).scalar_one_or_none()
-    if method is None or method.driver_id != driver.id or method.deleted_at is not None:
-        raise not_found("payout method")
-    return method
+    return await owned(
+        ctx,
+        PayoutMethod,
+        method_id,
+        owner="driver_id",
+        by=driver.id,
+        what="payout method",
+        lock=lock,
+        include=lambda method: method.deleted_at is None,
+    )
 
 
-async def list_payout_methods(ctx: Ctx, *, limit: int = 20, cursor: str | None = None) -> PayoutMethodPage:
-    driver = await require_driver(ctx.session, ctx.principal)
+@for_drivers()
+async def list_payout_methods(
+    ctx: Ctx, driver: Driver, *, limit: int = 20, cursor: str | None = None
+) -> PayoutMethodPage:
     query = select(PayoutMethod).where(
         col(PayoutMethod.driver_id) == driver.id, col(PayoutMethod.deleted_at).is_(None)
     )
@@ -135,10 +140,10 @@ async def list_payout_methods(ctx: Ctx, *, limit: int = 20, cursor: str | None =
     return PayoutMethodPage(items=[method_view(m) for m in methods], next_cursor=next_cursor)
 
 
+@for_drivers(lock=True)
 async def add_payout_method(
-    ctx: Ctx, data: PayoutMethodIn, *, idempotency_key: str | None = None
+    ctx: Ctx, driver: Driver, data: PayoutMethodIn, *, idempotency_key: str | None = None
 ) -> PayoutMethodView:
-    driver = await require_driver(ctx.session, ctx.principal, lock=True)
     stored, last4, label = _checked_details(data.type, data.details)
 
     async def create() -> tuple[str, PayoutMethodView]:
@@ -168,8 +173,10 @@ async def add_payout_method(
     )
 
 
-async def update_payout_method(ctx: Ctx, method_id: str, data: PayoutMethodUpdate) -> PayoutMethodView:
-    driver = await require_driver(ctx.session, ctx.principal)
+@for_drivers()
+async def update_payout_method(
+    ctx: Ctx, driver: Driver, method_id: str, data: PayoutMethodUpdate
+) -> PayoutMethodView:
     method = await _own_method(ctx, driver, method_id, lock=True)
     method.label = data.label
     ctx.session.add(method)
@@ -177,8 +184,8 @@ async def update_payout_method(ctx: Ctx, method_id: str, data: PayoutMethodUpdat
     return method_view(method)
 
 
-async def set_default_payout_method(ctx: Ctx, method_id: str) -> PayoutMethodView:
-    driver = await require_driver(ctx.session, ctx.principal, lock=True)
+@for_drivers(lock=True)
+async def set_default_payout_method(ctx: Ctx, driver: Driver, method_id: str) -> PayoutMethodView:
     chosen = await _own_method(ctx, driver, method_id)
     for method in await _methods(ctx, driver):
         method.is_default = method.id == chosen.id
@@ -187,8 +194,8 @@ async def set_default_payout_method(ctx: Ctx, method_id: str) -> PayoutMethodVie
     return method_view(chosen)
 
 
-async def delete_payout_method(ctx: Ctx, method_id: str) -> None:
-    driver = await require_driver(ctx.session, ctx.principal, lock=True)
+@for_drivers(lock=True)
+async def delete_payout_method(ctx: Ctx, driver: Driver, method_id: str) -> None:
     method = await _own_method(ctx, driver, method_id)
     pending = select(col(Payout.id)).where(
         col(Payout.method_id) == method.id, col(Payout.status) == "pending"
@@ -215,11 +222,11 @@ async def driver_balance(ctx: Ctx, driver: Driver, currency: str) -> int:
     return await ledger.balance(ctx.session, ledger.DRIVER_EARNINGS, driver.id, currency)
 
 
+@for_drivers(lock=True)
 async def request_payout(
-    ctx: Ctx, data: PayoutRequestIn, *, idempotency_key: str | None = None
+    ctx: Ctx, driver: Driver, data: PayoutRequestIn, *, idempotency_key: str | None = None
 ) -> PayoutView:
     # The driver's row lock serialises this driver's payouts (SQLite serialises all writers).
-    driver = await require_driver(ctx.session, ctx.principal, lock=True)
     if data.method_id is not None:
         method = await _own_method(ctx, driver, data.method_id)
     else:
@@ -303,24 +310,19 @@ async def settle_payout(ctx: Ctx, payout: Payout, *, paid: bool, reason: str | N
 
 
 async def _own_payout(ctx: Ctx, driver: Driver, payout_id: str) -> Payout:
-    payout = (
-        await ctx.session.execute(select(Payout).where(col(Payout.id) == payout_id))
-    ).scalar_one_or_none()
-    if payout is None or payout.driver_id != driver.id:
-        raise not_found("payout")
-    return payout
+    return await owned(ctx, Payout, payout_id, owner="driver_id", by=driver.id, what="payout")
 
 
-async def list_payouts(ctx: Ctx, *, limit: int = 20, cursor: str | None = None) -> PayoutPage:
-    driver = await require_driver(ctx.session, ctx.principal)
+@for_drivers()
+async def list_payouts(ctx: Ctx, driver: Driver, *, limit: int = 20, cursor: str | None = None) -> PayoutPage:
     query = select(Payout).where(col(Payout.driver_id) == driver.id)
     payouts, next_cursor = await keyset_page(ctx.session, query, col(Payout.id), limit=limit, cursor=cursor)
     return PayoutPage(items=[payout_view(p) for p in payouts], next_cursor=next_cursor)
 
 
+@for_ops
 async def mark_payout(ctx: Ctx, payout_id: str, *, paid: bool, reason: str | None = None) -> PayoutView:
     """Ops settle a manual payout by hand."""
-    require_role(ctx.principal, "ops")
     query = select(Payout).where(col(Payout.id) == payout_id).with_for_update()
     payout = (await ctx.session.execute(query)).scalar_one_or_none()
     if payout is None:

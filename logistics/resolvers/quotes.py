@@ -9,8 +9,8 @@ from logistics.config import Region
 from logistics.errors import DomainError, ErrorCode
 from logistics.geo import haversine_m, in_region
 from logistics.models import Quote
+from logistics.platform import Ctx
 from logistics.pricing import price_trip, region_for
-from logistics.resolvers.context import Ctx
 from logistics.resolvers.views import quote_view
 from logistics.shapes.common import Stop
 from logistics.shapes.quotes import AddressCheck, QuoteIn, QuoteView

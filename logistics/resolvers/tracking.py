@@ -4,23 +4,26 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from logistics.auth import driver_job, is_active, require_driver
 from logistics.errors import DomainError, ErrorCode
-from logistics.models import LocationPoint
+from logistics.job.access import driver_job, for_drivers
+from logistics.job.eta import job_eta
+from logistics.job.status import is_active
+from logistics.models import Driver, LocationPoint
+from logistics.platform import Ctx
 from logistics.pubsub import location_channel
-from logistics.resolvers.context import Ctx
 from logistics.resolvers.drivers import apply_position
-from logistics.resolvers.views import job_eta
 from logistics.shapes.common import LocationReport, Point
 from logistics.shapes.events import DriverLocation
 from logistics.shapes.jobs import TrackingResult
 
 
-async def report_tracking(ctx: Ctx, job_id: str, points: list[LocationReport]) -> TrackingResult:
+@for_drivers(lock=True)
+async def report_tracking(
+    ctx: Ctx, driver: Driver, job_id: str, points: list[LocationReport]
+) -> TrackingResult:
     """Store points (a batch is replayed in device-time order) and move the driver."""
-    driver = await require_driver(ctx.session, ctx.principal, lock=True)
-    job = await driver_job(ctx.session, driver, job_id)
-    if not is_active(job):
+    job = await driver_job(ctx, driver, job_id)
+    if not is_active(job.status):
         raise DomainError(ErrorCode.JOB_NOT_ACTIVE, "tracking is accepted only while the job is active")
     now = ctx.now()
 

@@ -7,17 +7,17 @@ resolver-level DataLoader: a page of 100 jobs costs three queries, not three hun
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from logistics.config import Region, Settings
-from logistics.geo import estimate_eta
+from logistics.job.eta import job_eta
 from logistics.models import Driver, Job, JobEvent, JobImage, JobOffer, Quote, Upload
 from logistics.pricing import region_for
-from logistics.shapes.common import Eta, Money, Point, StopView, Vehicle
+from logistics.shapes.common import Money, Point, StopView, Vehicle
 from logistics.shapes.drivers import DriverView
 from logistics.shapes.jobs import (
     Cancellation,
@@ -29,9 +29,6 @@ from logistics.shapes.jobs import (
 )
 from logistics.shapes.media import ImageView, UploadView
 from logistics.shapes.quotes import QuoteView
-
-PICKED_UP = {"pickup_completed", "dropoff_started", "dropoff_arrived", "dropoff_completed"}
-ETA_STATUSES = {"searching", "accepted", "pickup_started", "pickup_arrived"} | PICKED_UP
 
 
 def money(amount: int, currency: str) -> Money:
@@ -54,15 +51,6 @@ def driver_view(driver: Driver) -> DriverView:
     )
 
 
-def driver_position(driver: Driver | None, settings: Settings, now: datetime) -> tuple[float, float] | None:
-    """The driver's last position, or None when unknown or older than the stale limit."""
-    if driver is None or driver.lat is None or driver.lng is None or driver.location_recorded_at is None:
-        return None
-    if now - driver.location_recorded_at > timedelta(seconds=settings.location_stale_after_s):
-        return None
-    return driver.lat, driver.lng
-
-
 def driver_region(settings: Settings, driver: Driver | None) -> Region:
     """The region a driver works in: where its last position lies, else the default."""
     if driver is not None and driver.lat is not None and driver.lng is not None:
@@ -70,21 +58,6 @@ def driver_region(settings: Settings, driver: Driver | None) -> Region:
         if region is not None:
             return region
     return settings.default_region
-
-
-def job_eta(job: Job, region: Region, driver: Driver | None, settings: Settings, now: datetime) -> Eta | None:
-    if job.status not in ETA_STATUSES:
-        return None
-    pickup_at, dropoff_at, seconds = estimate_eta(
-        region,
-        job.vehicle_type,
-        now=now,
-        pickup=(job.pickup["point"]["lat"], job.pickup["point"]["lng"]),
-        dropoff=(job.dropoff["point"]["lat"], job.dropoff["point"]["lng"]),
-        driver=driver_position(driver, settings, now),
-        picked_up=job.status in PICKED_UP,
-    )
-    return Eta(pickup_at=pickup_at, dropoff_at=dropoff_at, seconds=seconds)
 
 
 def timeline_entry(event: JobEvent) -> TimelineEntry:

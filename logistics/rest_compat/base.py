@@ -10,15 +10,20 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from logistics.db import Transaction
 from logistics.errors import HTTP_STATUS, ErrorCode
-from logistics.resolvers.context import Ctx, Platform
+from logistics.platform import Ctx, Platform
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 class UnitOfWorkRoute(APIRoute):
     """Runs each request in one transaction: committed when the endpoint returns, rolled back
-    when it raises; queued events are published only after the commit."""
+    when it raises; queued events are published only after the commit.
+
+    The transaction opens only when :func:`get_ctx` asks for it, after FastAPI has read the
+    body and the caller is authenticated: a slow upload or a bad token never holds the SQLite
+    writer lock that every other writer of the process waits on."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
@@ -26,9 +31,15 @@ class UnitOfWorkRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             platform: Platform = request.app.state.platform
-            async with platform.db.unit_of_work(write=write) as uow:
-                request.state.uow = uow
-                return await handle(request)
+            transaction = platform.db.transaction(write=write)
+            request.state.transaction = transaction
+            try:
+                response = await handle(request)
+            except BaseException:
+                await transaction.finish(commit=False)
+                raise
+            await transaction.finish(commit=True)
+            return response
 
         return handler
 
@@ -36,14 +47,17 @@ class UnitOfWorkRoute(APIRoute):
 bearer = HTTPBearer(auto_error=False, description="A JWT from the identity service.")
 
 
-def get_ctx(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Ctx:
+async def get_ctx(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> Ctx:
     platform: Platform = request.app.state.platform
     authorization = (
         f"Bearer {credentials.credentials}" if credentials else request.headers.get("authorization")
     )
     principal = platform.verifier.principal(authorization)
     platform.rate_limiter.check(principal.sub)
-    return Ctx(uow=request.state.uow, principal=principal, platform=platform)
+    transaction: Transaction = request.state.transaction
+    return Ctx(uow=await transaction.begin(), principal=principal, platform=platform)
 
 
 IdempotencyKey = Header(

@@ -1,8 +1,8 @@
 from fastapi import APIRouter, Depends, Response
 
 from logistics.errors import ErrorCode
+from logistics.platform import Ctx
 from logistics.resolvers import drivers, init
-from logistics.resolvers.context import Ctx
 from logistics.rest_compat.base import UnitOfWorkRoute, errors, get_ctx
 from logistics.shapes.common import LocationReport
 from logistics.shapes.drivers import AvailabilityIn, AvailabilityView, DriverView, InitView, RegisterIn

@@ -1,8 +1,8 @@
 from fastapi import APIRouter, Body, Depends, Query
 
 from logistics.errors import ErrorCode
+from logistics.platform import Ctx
 from logistics.resolvers import jobs, lifecycle, tracking
-from logistics.resolvers.context import Ctx
 from logistics.rest_compat.base import IdempotencyKey, UnitOfWorkRoute, errors, get_ctx
 from logistics.shapes.common import LocationReport
 from logistics.shapes.jobs import (

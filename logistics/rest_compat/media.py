@@ -3,8 +3,8 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from logistics.errors import DomainError, ErrorCode, pydantic_fields
+from logistics.platform import Ctx
 from logistics.resolvers import media
-from logistics.resolvers.context import Ctx
 from logistics.rest_compat.base import IdempotencyKey, UnitOfWorkRoute, errors, get_ctx
 from logistics.shapes.media import ImageIn, ImageKind, ImagePage, ImageView, UploadPurpose, UploadView
 

@@ -1,8 +1,8 @@
 from fastapi import APIRouter, Depends, Query
 
 from logistics.errors import ErrorCode
+from logistics.platform import Ctx
 from logistics.resolvers import messaging
-from logistics.resolvers.context import Ctx
 from logistics.rest_compat.base import IdempotencyKey, UnitOfWorkRoute, errors, get_ctx
 from logistics.shapes.messaging import (
     Contacts,

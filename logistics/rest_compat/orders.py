@@ -1,8 +1,8 @@
 from fastapi import APIRouter, Depends, Query
 
 from logistics.errors import ErrorCode
+from logistics.platform import Ctx
 from logistics.resolvers import orders
-from logistics.resolvers.context import Ctx
 from logistics.rest_compat.base import IdempotencyKey, UnitOfWorkRoute, errors, get_ctx
 from logistics.shapes.jobs import JobPage, JobStatus, JobView, TrackView
 from logistics.shapes.orders import CancelIn, OrderIn, OrderUpdateIn

@@ -1,8 +1,8 @@
 from fastapi import APIRouter, Depends
 
 from logistics.errors import ErrorCode
-from logistics.resolvers import payments, tips
-from logistics.resolvers.context import Ctx
+from logistics.platform import Ctx
+from logistics.resolvers import payments, ratings, tips
 from logistics.rest_compat.base import IdempotencyKey, UnitOfWorkRoute, errors, get_ctx
 from logistics.shapes.jobs import JobView
 from logistics.shapes.money import (
@@ -109,7 +109,7 @@ async def complete_payment(job_id: str, body: PaymentIdIn, ctx: Ctx = Depends(ge
 )
 async def rate(job_id: str, body: RateIn, ctx: Ctx = Depends(get_ctx)) -> RatingView:
     """1 to 5 stars for the driver, once, after the job is completed."""
-    return await tips.rate_order(ctx, job_id, body)
+    return await ratings.rate_order(ctx, job_id, body)
 
 
 @router.post("/orders/{job_id}/tip", status_code=201, response_model=PaymentStart, responses=PAY_ERRORS)

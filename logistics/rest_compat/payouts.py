@@ -1,8 +1,8 @@
 from fastapi import APIRouter, Depends, Query, Response
 
 from logistics.errors import ErrorCode
-from logistics.resolvers import history, payouts
-from logistics.resolvers.context import Ctx
+from logistics.platform import Ctx
+from logistics.resolvers import earnings, payouts
 from logistics.rest_compat.base import IdempotencyKey, UnitOfWorkRoute, errors, get_ctx
 from logistics.shapes.money import (
     PaymentHistory,
@@ -105,7 +105,7 @@ async def payment_history(
     ctx: Ctx = Depends(get_ctx), limit: int = LIMIT, cursor: str | None = None
 ) -> PaymentHistory:
     """Earnings, tips, fees and payouts, newest first, with totals and the balance."""
-    return await history.payment_history(ctx, limit=limit, cursor=cursor)
+    return await earnings.earnings_history(ctx, limit=limit, cursor=cursor)
 
 
 @router.get("/payments/{job_id}", response_model=PaymentHistory, responses=errors(ErrorCode.NOT_FOUND))
@@ -113,4 +113,4 @@ async def job_payments(
     job_id: str, ctx: Ctx = Depends(get_ctx), limit: int = LIMIT, cursor: str | None = None
 ) -> PaymentHistory:
     """One job's lines for its driver."""
-    return await history.job_payments(ctx, job_id, limit=limit, cursor=cursor)
+    return await earnings.job_earnings(ctx, job_id, limit=limit, cursor=cursor)

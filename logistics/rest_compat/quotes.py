@@ -1,8 +1,8 @@
 from fastapi import APIRouter, Depends
 
 from logistics.errors import ErrorCode
+from logistics.platform import Ctx
 from logistics.resolvers import quotes
-from logistics.resolvers.context import Ctx
 from logistics.rest_compat.base import UnitOfWorkRoute, errors, get_ctx
 from logistics.shapes.quotes import QuoteIn, QuoteView
 

@@ -4,8 +4,8 @@ from fastapi import APIRouter, Request
 
 from logistics.auth import Principal
 from logistics.errors import ErrorCode
+from logistics.platform import Ctx, Platform
 from logistics.resolvers import payments
-from logistics.resolvers.context import Ctx, Platform
 from logistics.rest_compat.base import UnitOfWorkRoute, errors
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["provider webhooks"])
@@ -14,8 +14,9 @@ PROVIDER = Principal(sub="system:webhook", roles=frozenset({"system"}))
 
 async def _receive(request: Request, provider: str) -> dict[str, str]:
     platform: Platform = request.app.state.platform
-    ctx = Ctx(uow=request.state.uow, principal=PROVIDER, platform=platform)
-    outcome = await payments.handle_webhook(ctx, provider, await request.body(), request.headers)
+    body = await request.body()
+    ctx = Ctx(uow=await request.state.transaction.begin(), principal=PROVIDER, platform=platform)
+    outcome = await payments.handle_webhook(ctx, provider, body, request.headers)
     return {"status": outcome}
 
 

@@ -18,7 +18,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from logistics.config import Settings
-from logistics.resolvers.context import Platform
+from logistics.platform import Platform
 from logistics.schema.context import GraphQLContext
 from logistics.schema.extensions import ErrorCodes, UnitOfWorkExtension, complexity_extensions
 from logistics.schema.money import MoneyMutation, MoneyQuery

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from strawberry.fastapi import BaseContext
 from strawberry.types import Info
 
 from logistics.auth import Principal
-from logistics.db import UnitOfWork
-from logistics.resolvers.context import Ctx, Platform
+from logistics.db import Transaction
+from logistics.platform import Ctx, Platform
 
 T = TypeVar("T")
 
@@ -30,7 +30,7 @@ class GraphQLContext(BaseContext):
         self.idempotency_key = idempotency_key
         self.write = True
         self.lock = asyncio.Lock()
-        self._stack = AsyncExitStack()
+        self._transaction: Transaction | None = None
         self._ctx: Ctx | None = None
         # Set from the graphql-transport-ws connection_init payload.
         self.connection_params: dict[str, Any] = {}
@@ -50,24 +50,16 @@ class GraphQLContext(BaseContext):
         if self._ctx is None:
             principal = self.principal()
             self.platform.rate_limiter.check(principal.sub)
-            session = await self._stack.enter_async_context(self.platform.db.session(write=self.write))
-            self._ctx = Ctx(uow=UnitOfWork(session), principal=principal, platform=self.platform)
+            self._transaction = self.platform.db.transaction(write=self.write)
+            uow = await self._transaction.begin()
+            self._ctx = Ctx(uow=uow, principal=principal, platform=self.platform)
         return self._ctx
 
     async def finish(self, *, commit: bool) -> None:
-        """Commit (or roll back) what the operation did; publish its events after a commit."""
-        ctx, self._ctx = self._ctx, None
-        try:
-            if ctx is not None:
-                if commit:
-                    await ctx.session.commit()
-                else:
-                    await ctx.session.rollback()
-        finally:
-            await self._stack.aclose()
-        if ctx is not None and commit:
-            for callback in ctx.uow.callbacks:
-                await callback()
+        """Commit (or roll back) what the operation did; its events go out after a commit."""
+        transaction, self._transaction, self._ctx = self._transaction, None, None
+        if transaction is not None:
+            await transaction.finish(commit=commit)
 
 
 async def call(

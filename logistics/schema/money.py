@@ -7,7 +7,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from logistics.resolvers import history, payments, payouts, tips
+from logistics.resolvers import earnings, payments, payouts, ratings, tips
 from logistics.schema import inputs as i
 from logistics.schema import types as t
 from logistics.schema.context import GraphQLContext, call
@@ -40,14 +40,14 @@ class MoneyQuery:
     @strawberry.field(description="The driver's payment history with totals and balance.")
     async def payments(self, info: Ctx, limit: int = 20, cursor: str | None = None) -> t.PaymentHistory:
         return t.PaymentHistory.from_pydantic(
-            await call(info, history.payment_history, limit=limit, cursor=cursor)
+            await call(info, earnings.earnings_history, limit=limit, cursor=cursor)
         )
 
     @strawberry.field(description="One job's payment lines for its driver.")
     async def job_payments(
         self, info: Ctx, job_id: strawberry.ID, limit: int = 20, cursor: str | None = None
     ) -> t.PaymentHistory:
-        page = await call(info, history.job_payments, str(job_id), limit=limit, cursor=cursor)
+        page = await call(info, earnings.job_earnings, str(job_id), limit=limit, cursor=cursor)
         return t.PaymentHistory.from_pydantic(page)
 
 
@@ -111,7 +111,7 @@ class MoneyMutation:
 
     @strawberry.mutation(description="Rate the driver 1 to 5 stars, once, after completion.")
     async def rate_order(self, info: Ctx, job_id: strawberry.ID, input: i.RateInput) -> t.Rating:
-        return t.Rating.from_pydantic(await call(info, tips.rate_order, str(job_id), input.to_pydantic()))
+        return t.Rating.from_pydantic(await call(info, ratings.rate_order, str(job_id), input.to_pydantic()))
 
     @strawberry.mutation(description="Start a tip for the driver.")
     async def tip_order(

@@ -5,7 +5,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from logistics.resolvers import dispatch, drivers, init, jobs, media, messaging, orders
+from logistics.resolvers import drivers, init, jobs, media, messaging, offer_log, orders
 from logistics.schema import types as t
 from logistics.schema.context import GraphQLContext, call
 from logistics.shapes.jobs import JobListFilter, JobStatus
@@ -102,8 +102,8 @@ class Query:
         return t.Contacts.from_pydantic(await call(info, messaging.contacts, str(job_id)))
 
     @strawberry.field(description="Who was offered a job, when, the outcome and the reason (ops role).")
-    async def job_offers(self, info: Ctx, job_id: strawberry.ID) -> list[t.OfferLogEntry]:
+    async def offer_log(self, info: Ctx, job_id: strawberry.ID) -> list[t.OfferLogEntry]:
         return [
             t.OfferLogEntry.from_pydantic(entry)
-            for entry in await call(info, dispatch.job_offer_log, str(job_id))
+            for entry in await call(info, offer_log.offer_log, str(job_id))
         ]

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from logistics.errors import DomainError, ErrorCode
+from logistics.job.events import feed_change_for
 from logistics.pubsub import (
     FEED_CHANNEL,
     SharedEvent,
@@ -100,9 +101,7 @@ class Subscription:
         async with context.short_ctx() as ctx:
             driver = await realtime.authorize_feed_watch(ctx, lat, lng, radius_m)
         async for event in _stream(context, FEED_CHANNEL):
-            change = realtime.feed_change_for(
-                event, lat=lat, lng=lng, radius_m=radius_m, vehicle_type=driver.vehicle_type
-            )
+            change = feed_change_for(event, driver, lat=lat, lng=lng, radius_m=radius_m)
             if change is not None:
                 yield t.FeedChange.from_pydantic(change)
 

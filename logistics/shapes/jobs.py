@@ -3,6 +3,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
+from logistics.job.status import JobStatus
 from logistics.shapes.common import (
     BreakdownLine,
     Eta,
@@ -18,20 +19,6 @@ from logistics.shapes.common import (
     Vehicle,
     VehicleType,
 )
-
-
-class JobStatus(StrEnum):
-    AWAITING_PAYMENT = "awaiting_payment"
-    SEARCHING = "searching"
-    ACCEPTED = "accepted"
-    PICKUP_STARTED = "pickup_started"
-    PICKUP_ARRIVED = "pickup_arrived"
-    PICKUP_COMPLETED = "pickup_completed"
-    DROPOFF_STARTED = "dropoff_started"
-    DROPOFF_ARRIVED = "dropoff_arrived"
-    DROPOFF_COMPLETED = "dropoff_completed"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
 
 
 class CreatedBy(StrEnum):

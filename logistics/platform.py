@@ -1,4 +1,6 @@
-"""What a resolver is given: the request's unit of work, the caller and the platform."""
+"""The platform layer: long-lived services (`Platform`) and what every use case is given (`Ctx`):
+the request's unit of work, the caller and the platform. Resolvers, dispatch, webhooks and the
+real-time streams all run on a `Ctx`; nothing below this layer knows about requests."""
 
 from __future__ import annotations
 

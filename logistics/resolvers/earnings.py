@@ -1,4 +1,4 @@
-"""A driver's payment history, read from the ledger: every line, and the totals."""
+"""A driver's earnings, read from the ledger: every line, and the totals (REST `GET /payments`)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from logistics import ledger
-from logistics.auth import driver_job, require_driver
+from logistics.job.access import driver_job, for_drivers
 from logistics.models import Driver, LedgerEntry
-from logistics.resolvers.context import Ctx
+from logistics.platform import Ctx
 from logistics.resolvers.pagination import keyset_page
 from logistics.resolvers.views import driver_region, money
 from logistics.shapes.money import PaymentHistory, PaymentLine, PaymentTotals
@@ -62,8 +62,10 @@ async def _totals(ctx: Ctx, driver: Driver, currency: str, job_id: str | None = 
     )
 
 
-async def payment_history(ctx: Ctx, *, limit: int = 20, cursor: str | None = None) -> PaymentHistory:
-    driver = await require_driver(ctx.session, ctx.principal)
+@for_drivers()
+async def earnings_history(
+    ctx: Ctx, driver: Driver, *, limit: int = 20, cursor: str | None = None
+) -> PaymentHistory:
     currency = driver_region(ctx.settings, driver).currency
     query = select(LedgerEntry).where(
         col(LedgerEntry.owner_id) == driver.id, col(LedgerEntry.account).in_(DRIVER_ACCOUNTS)
@@ -78,12 +80,12 @@ async def payment_history(ctx: Ctx, *, limit: int = 20, cursor: str | None = Non
     )
 
 
-async def job_payments(
-    ctx: Ctx, job_id: str, *, limit: int = 20, cursor: str | None = None
+@for_drivers()
+async def job_earnings(
+    ctx: Ctx, driver: Driver, job_id: str, *, limit: int = 20, cursor: str | None = None
 ) -> PaymentHistory:
     """One job's lines for its driver; another driver's job is NOT_FOUND."""
-    driver = await require_driver(ctx.session, ctx.principal)
-    job = await driver_job(ctx.session, driver, job_id)
+    job = await driver_job(ctx, driver, job_id)
     query = select(LedgerEntry).where(
         col(LedgerEntry.owner_id) == driver.id,
         col(LedgerEntry.account).in_(DRIVER_ACCOUNTS),

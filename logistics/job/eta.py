@@ -1,0 +1,40 @@
+"""A job's ETA and the driver position it is measured from.
+
+The distance along the great circle times a circuity factor over the vehicle's speed, per
+remaining leg (``geo.estimate_eta``); a routing engine can replace it behind this function.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from logistics.config import Region, Settings
+from logistics.geo import estimate_eta
+from logistics.job.status import stage
+from logistics.models import Driver, Job
+from logistics.shapes.common import Eta
+
+
+def driver_position(driver: Driver | None, settings: Settings, now: datetime) -> tuple[float, float] | None:
+    """The driver's last position, or None when unknown or older than the stale limit."""
+    if driver is None or driver.lat is None or driver.lng is None or driver.location_recorded_at is None:
+        return None
+    if now - driver.location_recorded_at > timedelta(seconds=settings.location_stale_after_s):
+        return None
+    return driver.lat, driver.lng
+
+
+def job_eta(job: Job, region: Region, driver: Driver | None, settings: Settings, now: datetime) -> Eta | None:
+    current = stage(job.status)
+    if not current.has_eta:
+        return None
+    pickup_at, dropoff_at, seconds = estimate_eta(
+        region,
+        job.vehicle_type,
+        now=now,
+        pickup=(job.pickup["point"]["lat"], job.pickup["point"]["lng"]),
+        dropoff=(job.dropoff["point"]["lat"], job.dropoff["point"]["lng"]),
+        driver=driver_position(driver, settings, now),
+        picked_up=current.picked_up,
+    )
+    return Eta(pickup_at=pickup_at, dropoff_at=dropoff_at, seconds=seconds)
