@@ -22,13 +22,9 @@ from bench.common import percentile
 from bench.dispatch_fleet import PointSampler, create_tables, load_drivers
 from logistics.config import Region
 from logistics.db import Database
-from logistics.dispatch.candidates import (
-    eligible_drivers,
-    nearest_drivers,
-    nearest_drivers_full_scan,
-    vehicle_types_for,
-)
+from logistics.dispatch.candidates import eligible_drivers, nearest_drivers, nearest_drivers_full_scan
 from logistics.geo import H3_RESOLUTION
+from logistics.job.feed import vehicle_types_for
 from logistics.models import Driver
 
 SMALL_JOB_VEHICLE = "bicycle"
@@ -118,8 +114,6 @@ async def ring_query_plan(db: Database, point: Search, now: datetime) -> list[st
         eligible_drivers(
             vehicle_types=vehicle_types_for(SMALL_JOB_VEHICLE),
             fresh_since=now - timedelta(seconds=120),
-            now=now,
-            job_id=None,
         )
         .with_only_columns(col(Driver.id), col(Driver.lat), col(Driver.lng))
         .where(col(Driver.h3_cell).in_(cells))
