@@ -21,6 +21,7 @@ import logistics.models  # noqa: F401
 from logistics.app import build_platform, create_app
 from logistics.config import Settings
 from logistics.resolvers.context import Platform
+from tests import fake_providers as fakes
 from tests.factories import Api
 
 PG_URL = os.environ.get("LOGISTICS_TEST_DATABASE_URL")
@@ -30,6 +31,11 @@ _pg_ready = False
 requires_postgres = pytest.mark.skipif(
     PG_URL is None, reason="needs LOGISTICS_TEST_DATABASE_URL (PostgreSQL)"
 )
+
+# The local Stripe and PayPal fakes, here so that every test module shares the one server of the
+# session instead of starting its own.
+fake_providers_server = fakes.fake_providers_server
+fake_providers = fakes.fake_providers
 
 
 class Clock:

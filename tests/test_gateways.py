@@ -21,12 +21,7 @@ from logistics.payments.gateway import ManualPayouts, ProviderError, WebhookReje
 from logistics.payments.paypal_gateway import PaypalGateway, from_paypal_value, to_paypal_value
 from logistics.payments.providers import build_payment_gateways, build_payout_gateway
 from logistics.payments.stripe_gateway import StripeConnectPayouts, StripeGateway
-from tests import fake_providers as fakes
 from tests.fake_providers import FakeProviders, stripe_signed
-
-# The fake server (one per session) and its per-test state, as fixtures of this module.
-fake_providers_server = fakes.fake_providers_server
-fake_providers = fakes.fake_providers
 
 # Stripe's HTTPXClient posts its form body as ``data=<str>``, which httpx deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")

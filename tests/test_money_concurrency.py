@@ -17,7 +17,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from logistics.config import Settings
-from tests import fake_providers as fakes
 from tests.conftest import requires_postgres
 from tests.factories import Api
 from tests.fake_providers import FakeProviders, stripe_signed
@@ -26,8 +25,6 @@ from tests.test_payments import card_order, completed_card_job, intent_of, with_
 
 pytestmark = [requires_postgres, pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")]
 
-fake_providers_server = fakes.fake_providers_server
-fake_providers = fakes.fake_providers
 observer = observer
 
 IBAN = "DE89370400440532013000"

@@ -16,14 +16,11 @@ from sqlalchemy import text
 
 from logistics.config import Settings
 from logistics.resolvers.context import Platform
-from tests import fake_providers as fakes
 from tests.factories import MITTE, Api, quote_body
 from tests.fake_providers import FakeProviders, stripe_signed
 from tests.test_gateways import no_network
 from tests.test_graphql import GraphQL
 
-fake_providers_server = fakes.fake_providers_server
-fake_providers = fakes.fake_providers
 # No connection leaves the machine: only the loopback fake (and the test database) answer.
 no_network = no_network
 

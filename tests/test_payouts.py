@@ -12,15 +12,12 @@ from cryptography.fernet import Fernet
 from logistics.config import Settings
 from logistics.resolvers.context import Platform
 from logistics.secrets_box import fernet_for
-from tests import fake_providers as fakes
 from tests.factories import Api
 from tests.fake_providers import FakeProviders
 from tests.test_gateways import no_network
 from tests.test_graphql import GraphQL
 from tests.test_payments import completed_card_job, db_rows, error_of, with_providers
 
-fake_providers_server = fakes.fake_providers_server
-fake_providers = fakes.fake_providers
 no_network = no_network
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")

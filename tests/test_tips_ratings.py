@@ -9,15 +9,12 @@ import pytest
 
 from logistics.config import Settings
 from logistics.resolvers.context import Platform
-from tests import fake_providers as fakes
 from tests.factories import Api
 from tests.fake_providers import FakeProviders, stripe_signed
 from tests.test_gateways import no_network
 from tests.test_graphql import GraphQL
 from tests.test_payments import completed_card_job, error_of, intent_of, postings, with_providers
 
-fake_providers_server = fakes.fake_providers_server
-fake_providers = fakes.fake_providers
 no_network = no_network
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
