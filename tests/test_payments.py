@@ -17,8 +17,7 @@ from sqlalchemy import text
 from logistics.config import Settings
 from logistics.resolvers.context import Platform
 from tests.factories import MITTE, Api, quote_body
-from tests.fake_providers import FakeProviders, stripe_signed
-from tests.test_gateways import no_network
+from tests.fake_providers import FakeProviders, no_network, stripe_signed
 from tests.test_graphql import GraphQL
 
 # No connection leaves the machine: only the loopback fake (and the test database) answer.

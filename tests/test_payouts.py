@@ -13,8 +13,7 @@ from logistics.config import Settings
 from logistics.resolvers.context import Platform
 from logistics.secrets_box import fernet_for
 from tests.factories import Api
-from tests.fake_providers import FakeProviders
-from tests.test_gateways import no_network
+from tests.fake_providers import FakeProviders, no_network
 from tests.test_graphql import GraphQL
 from tests.test_payments import completed_card_job, db_rows, error_of, with_providers
 

@@ -10,8 +10,7 @@ import pytest
 from logistics.config import Settings
 from logistics.resolvers.context import Platform
 from tests.factories import Api
-from tests.fake_providers import FakeProviders, stripe_signed
-from tests.test_gateways import no_network
+from tests.fake_providers import FakeProviders, no_network, stripe_signed
 from tests.test_graphql import GraphQL
 from tests.test_payments import completed_card_job, error_of, intent_of, postings, with_providers
 

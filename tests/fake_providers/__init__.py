@@ -1,5 +1,6 @@
 """Local stand-ins for the Stripe and PayPal APIs, for driving the real SDKs in tests."""
 
+from tests.fake_providers.network import no_network
 from tests.fake_providers.server import (
     build_app,
     fake_providers,
@@ -29,6 +30,7 @@ __all__ = [
     "build_app",
     "fake_providers",
     "fake_providers_server",
+    "no_network",
     "start_fake_providers",
     "stop_fake_providers",
     "stripe_signed",
