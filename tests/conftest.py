@@ -23,6 +23,7 @@ from logistics.config import Settings
 from logistics.resolvers.context import Platform
 from tests import fake_providers as fakes
 from tests.factories import Api
+from tests.graphql_helpers import GraphQL
 
 PG_URL = os.environ.get("LOGISTICS_TEST_DATABASE_URL")
 BROADCAST_URL = os.environ.get("LOGISTICS_TEST_BROADCAST_URL", "memory://")
@@ -140,3 +141,8 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def api(client: httpx.AsyncClient, settings: Settings) -> Api:
     return Api(client, settings)
+
+
+@pytest.fixture
+def gql(api: Api) -> GraphQL:
+    return GraphQL(api)

@@ -18,7 +18,7 @@ from logistics.config import Settings
 from logistics.resolvers.context import Platform
 from tests.factories import MITTE, Api, quote_body
 from tests.fake_providers import FakeProviders, no_network, stripe_signed
-from tests.test_graphql import GraphQL
+from tests.graphql_helpers import GraphQL
 
 # No connection leaves the machine: only the loopback fake (and the test database) answer.
 no_network = no_network
@@ -136,11 +136,6 @@ def settings(settings: Settings, fake_providers: FakeProviders, providers_on: bo
 @pytest.fixture
 def fake(fake_providers: FakeProviders) -> Iterator[FakeProviders]:
     yield fake_providers
-
-
-@pytest.fixture
-def gql(api: Api) -> GraphQL:
-    return GraphQL(api)
 
 
 # --- Stripe, driven by the client ------------------------------------------------------------

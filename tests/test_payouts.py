@@ -14,7 +14,7 @@ from logistics.resolvers.context import Platform
 from logistics.secrets_box import fernet_for
 from tests.factories import Api
 from tests.fake_providers import FakeProviders, no_network
-from tests.test_graphql import GraphQL
+from tests.graphql_helpers import GraphQL
 from tests.test_payments import completed_card_job, db_rows, error_of, with_providers
 
 no_network = no_network
@@ -44,11 +44,6 @@ def settings(settings: Settings, fake_providers: FakeProviders, payout_provider:
 @pytest.fixture
 def fake(fake_providers: FakeProviders) -> FakeProviders:
     return fake_providers
-
-
-@pytest.fixture
-def gql(api: Api) -> GraphQL:
-    return GraphQL(api)
 
 
 def eur(amount: int) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from logistics.config import Settings
 from logistics.resolvers.context import Platform
 from tests.factories import Api
 from tests.fake_providers import FakeProviders, no_network, stripe_signed
-from tests.test_graphql import GraphQL
+from tests.graphql_helpers import GraphQL
 from tests.test_payments import completed_card_job, error_of, intent_of, postings, with_providers
 
 no_network = no_network
