@@ -23,6 +23,7 @@ from logistics.config import Settings
 from logistics.resolvers.context import Platform
 from tests import fake_providers as fakes
 from tests.factories import Api
+from tests.fake_providers import FakeProviders
 from tests.graphql_helpers import GraphQL
 
 PG_URL = os.environ.get("LOGISTICS_TEST_DATABASE_URL")
@@ -37,6 +38,12 @@ requires_postgres = pytest.mark.skipif(
 # session instead of starting its own.
 fake_providers_server = fakes.fake_providers_server
 fake_providers = fakes.fake_providers
+
+
+@pytest.fixture
+def fake(fake_providers: FakeProviders) -> FakeProviders:
+    """The fake providers, by the short name the money tests use."""
+    return fake_providers
 
 
 class Clock:

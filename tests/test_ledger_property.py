@@ -61,7 +61,7 @@ from logistics.shapes.quotes import QuoteIn
 from tests.conftest import PG_URL, Clock, reset_database
 from tests.factories import KREUZBERG, png_bytes, quote_body
 from tests.fake_providers import FakeProviders, stripe_signed
-from tests.test_payments import intent_of, with_providers
+from tests.payment_helpers import intent_of, with_providers
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 

@@ -20,8 +20,8 @@ from logistics.config import Settings
 from tests.conftest import requires_postgres
 from tests.factories import Api
 from tests.fake_providers import FakeProviders, stripe_signed
+from tests.payment_helpers import card_order, completed_card_job, intent_of, with_providers
 from tests.test_concurrency import _codes, _race, observer
-from tests.test_payments import card_order, completed_card_job, intent_of, with_providers
 
 pytestmark = [requires_postgres, pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")]
 
@@ -33,11 +33,6 @@ IBAN = "DE89370400440532013000"
 @pytest.fixture
 def settings(settings: Settings, fake_providers: FakeProviders) -> Settings:
     return with_providers(settings, fake_providers)
-
-
-@pytest.fixture
-def fake(fake_providers: FakeProviders) -> FakeProviders:
-    return fake_providers
 
 
 async def scalar(observer: AsyncEngine, sql: str, **params: Any) -> Any:

@@ -15,7 +15,7 @@ from logistics.secrets_box import fernet_for
 from tests.factories import Api
 from tests.fake_providers import FakeProviders, no_network
 from tests.graphql_helpers import GraphQL
-from tests.test_payments import completed_card_job, db_rows, error_of, with_providers
+from tests.payment_helpers import completed_card_job, db_rows, error_of, with_providers
 
 no_network = no_network
 
@@ -39,11 +39,6 @@ def payout_provider() -> str:
 @pytest.fixture
 def settings(settings: Settings, fake_providers: FakeProviders, payout_provider: str) -> Settings:
     return with_providers(settings, fake_providers).model_copy(update={"payout_provider": payout_provider})
-
-
-@pytest.fixture
-def fake(fake_providers: FakeProviders) -> FakeProviders:
-    return fake_providers
 
 
 def eur(amount: int) -> dict[str, Any]:

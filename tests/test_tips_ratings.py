@@ -12,7 +12,7 @@ from logistics.resolvers.context import Platform
 from tests.factories import Api
 from tests.fake_providers import FakeProviders, no_network, stripe_signed
 from tests.graphql_helpers import GraphQL
-from tests.test_payments import completed_card_job, error_of, intent_of, postings, with_providers
+from tests.payment_helpers import completed_card_job, error_of, intent_of, postings, with_providers
 
 no_network = no_network
 
@@ -22,11 +22,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationW
 @pytest.fixture
 def settings(settings: Settings, fake_providers: FakeProviders) -> Settings:
     return with_providers(settings, fake_providers)
-
-
-@pytest.fixture
-def fake(fake_providers: FakeProviders) -> FakeProviders:
-    return fake_providers
 
 
 def eur(amount: int) -> dict[str, Any]:
