@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import strawberry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
@@ -21,6 +22,7 @@ import logistics.models  # noqa: F401
 from logistics.app import build_platform, create_app
 from logistics.config import Settings
 from logistics.resolvers.context import Platform
+from logistics.schema import build_schema
 from tests import fake_providers as fakes
 from tests.factories import Api
 from tests.fake_providers import FakeProviders
@@ -153,3 +155,8 @@ def api(client: httpx.AsyncClient, settings: Settings) -> Api:
 @pytest.fixture
 def gql(api: Api) -> GraphQL:
     return GraphQL(api)
+
+
+@pytest.fixture
+def schema(settings: Settings) -> strawberry.Schema:
+    return build_schema(settings)
