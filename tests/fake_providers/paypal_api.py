@@ -14,7 +14,6 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
 
 from tests.fake_providers.state import FakeProviders, _now_iso, _paypal_id
 
@@ -57,7 +56,7 @@ def _unprocessable(*issues: str) -> JSONResponse:
     )
 
 
-class _PaypalHandlers:
+class PaypalHandlers:
     """Verify-webhook-signature answers SUCCESS only for a transmission signature made with the
     fake's key (``FakeProviders.paypal_signed`` makes one); anything else is a forgery."""
 
@@ -323,17 +322,3 @@ class _PaypalHandlers:
             return HTMLResponse("unknown order", status_code=404)
         self.fake.approve_order(order_id)
         return HTMLResponse(f"order {order_id} approved")
-
-
-def paypal_routes(fake: FakeProviders) -> list[Route]:
-    p = _PaypalHandlers(fake)
-    return [
-        Route("/v1/oauth2/token", p.token, methods=["POST"]),
-        Route("/v2/checkout/orders", p.create_order, methods=["POST"]),
-        Route("/v2/checkout/orders/{order_id}", p.get_order, methods=["GET"]),
-        Route("/v2/checkout/orders/{order_id}/capture", p.capture_order, methods=["POST"]),
-        Route("/v2/payments/captures/{capture_id}", p.get_capture, methods=["GET"]),
-        Route("/v2/payments/captures/{capture_id}/refund", p.refund_capture, methods=["POST"]),
-        Route("/v1/notifications/verify-webhook-signature", p.verify_webhook, methods=["POST"]),
-        Route("/checkoutnow", p.checkout, methods=["GET"]),
-    ]

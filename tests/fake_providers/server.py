@@ -11,14 +11,31 @@ from dataclasses import dataclass
 import pytest
 import uvicorn
 from starlette.applications import Starlette
+from starlette.routing import Route
 
-from tests.fake_providers.paypal_api import paypal_routes
+from tests.fake_providers.paypal_api import PaypalHandlers
 from tests.fake_providers.state import FakeProviders
-from tests.fake_providers.stripe_api import stripe_routes
+from tests.fake_providers.stripe_api import StripeHandlers
 
 
 def build_app(fake: FakeProviders) -> Starlette:
-    return Starlette(routes=[*stripe_routes(fake), *paypal_routes(fake)])
+    s, p = StripeHandlers(fake), PaypalHandlers(fake)
+    return Starlette(
+        routes=[
+            Route("/v1/payment_intents", s.create_intent, methods=["POST"]),
+            Route("/v1/payment_intents/{intent_id}", s.get_intent, methods=["GET"]),
+            Route("/v1/refunds", s.create_refund, methods=["POST"]),
+            Route("/v1/transfers", s.create_transfer, methods=["POST"]),
+            Route("/v1/oauth2/token", p.token, methods=["POST"]),
+            Route("/v2/checkout/orders", p.create_order, methods=["POST"]),
+            Route("/v2/checkout/orders/{order_id}", p.get_order, methods=["GET"]),
+            Route("/v2/checkout/orders/{order_id}/capture", p.capture_order, methods=["POST"]),
+            Route("/v2/payments/captures/{capture_id}", p.get_capture, methods=["GET"]),
+            Route("/v2/payments/captures/{capture_id}/refund", p.refund_capture, methods=["POST"]),
+            Route("/v1/notifications/verify-webhook-signature", p.verify_webhook, methods=["POST"]),
+            Route("/checkoutnow", p.checkout, methods=["GET"]),
+        ]
+    )
 
 
 @dataclass

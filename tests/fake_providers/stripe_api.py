@@ -13,7 +13,6 @@ from urllib.parse import parse_qsl
 import stripe
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from tests.fake_providers.state import STRIPE_WEBHOOK_SECRET, FakeProviders, _id
 
@@ -56,7 +55,7 @@ def _stripe_ok(body: dict[str, Any], *, replayed: bool = False) -> JSONResponse:
     return JSONResponse(body, headers=headers)
 
 
-class _StripeHandlers:
+class StripeHandlers:
     """Form-encoded bodies, Stripe-shaped objects and ``{"error": {...}}`` errors, idempotency
     keys replayed like Stripe does."""
 
@@ -233,13 +232,3 @@ class _StripeHandlers:
             self.fake.transfers[transfer["id"]] = transfer
             self._remember(request, body, transfer)
         return _stripe_ok(copy.deepcopy(transfer))
-
-
-def stripe_routes(fake: FakeProviders) -> list[Route]:
-    s = _StripeHandlers(fake)
-    return [
-        Route("/v1/payment_intents", s.create_intent, methods=["POST"]),
-        Route("/v1/payment_intents/{intent_id}", s.get_intent, methods=["GET"]),
-        Route("/v1/refunds", s.create_refund, methods=["POST"]),
-        Route("/v1/transfers", s.create_transfer, methods=["POST"]),
-    ]
