@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import strawberry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
@@ -21,7 +22,11 @@ import logistics.models  # noqa: F401
 from logistics.app import build_platform, create_app
 from logistics.config import Settings
 from logistics.platform import Platform
+from logistics.schema import build_schema
+from tests import fake_providers as fakes
 from tests.factories import Api
+from tests.fake_providers import FakeProviders
+from tests.graphql_helpers import GraphQL
 
 PG_URL = os.environ.get("LOGISTICS_TEST_DATABASE_URL")
 BROADCAST_URL = os.environ.get("LOGISTICS_TEST_BROADCAST_URL", "memory://")
@@ -30,6 +35,17 @@ _pg_ready = False
 requires_postgres = pytest.mark.skipif(
     PG_URL is None, reason="needs LOGISTICS_TEST_DATABASE_URL (PostgreSQL)"
 )
+
+# The local Stripe and PayPal fakes, here so that every test module shares the one server of the
+# session instead of starting its own.
+fake_providers_server = fakes.fake_providers_server
+fake_providers = fakes.fake_providers
+
+
+@pytest.fixture
+def fake(fake_providers: FakeProviders) -> FakeProviders:
+    """The fake providers, by the short name the money tests use."""
+    return fake_providers
 
 
 class Clock:
@@ -134,3 +150,13 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def api(client: httpx.AsyncClient, settings: Settings) -> Api:
     return Api(client, settings)
+
+
+@pytest.fixture
+def gql(api: Api) -> GraphQL:
+    return GraphQL(api)
+
+
+@pytest.fixture
+def schema(settings: Settings) -> strawberry.Schema:
+    return build_schema(settings)

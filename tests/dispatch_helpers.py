@@ -1,6 +1,6 @@
-"""Helpers for the dispatch tests: points at known distances from the pickup, the drivers'
-feeds, the ops offer log over GraphQL, and more platforms on the same database (a restarted
-process, or a second process running the dispatch loop)."""
+"""Helpers for the dispatch tests: points and drivers at known distances from the pickup, the
+drivers' feeds, the ops offer log over GraphQL, offers run out by the loop, and more platforms on
+the same database (a restarted process, or a second process running the dispatch loop)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlmodel import col
 
 from logistics.app import build_platform
 from logistics.config import Settings
+from logistics.dispatch.loop import run_once
+from logistics.models import Job
 from logistics.platform import Platform
 from tests.conftest import Clock
 from tests.factories import ALEXANDERPLATZ, Api
@@ -21,10 +24,16 @@ from tests.realtime_helpers import codes, graphql
 PICKUP = ALEXANDERPLATZ
 METRES_PER_DEGREE_LAT = 111_195
 OPS = "ops-1"
+EXPIRED = "no answer before the offer expired"
 
 OFFER_LOG = """
 query OfferLog($jobId: ID!) {
   offerLog(jobId: $jobId) { id jobId driverId status reason distanceM offeredAt expiresAt respondedAt }
+}
+"""
+JOB_UPDATED = """
+subscription Updates($jobId: ID!) {
+  jobUpdated(jobId: $jobId) { jobId status previous driverId dispatch { state offers } }
 }
 """
 
@@ -61,6 +70,31 @@ def outcomes(log: list[dict[str, Any]], drivers: dict[str, dict[str, Any]]) -> l
     """(driver sub, offer status) per offer, oldest first."""
     by_id = {driver["id"]: sub for sub, driver in drivers.items()}
     return [(by_id.get(entry["driverId"], entry["driverId"]), entry["status"]) for entry in log]
+
+
+async def three_drivers(api: Api) -> dict[str, dict[str, Any]]:
+    """Online drivers 300 m, 1 km and 3 km north of the pickup (registered farthest first)."""
+    far = await api.register_driver("far", at=north_of(PICKUP, 3000))
+    mid = await api.register_driver("mid", at=north_of(PICKUP, 1000))
+    near = await api.register_driver("near", at=north_of(PICKUP, 300))
+    return {"near": near, "mid": mid, "far": far}
+
+
+async def expire_and_run(clock: Clock, settings: Settings, platform: Platform) -> tuple[int, int]:
+    clock.advance(seconds=settings.offer_ttl_s + 1)
+    return await run_once(platform)
+
+
+async def job_row(platform: Platform, job_id: str) -> Job:
+    async with platform.db.session(write=False) as session:
+        job: Job = (await session.execute(select(Job).where(col(Job.id) == job_id))).scalar_one()
+        return job
+
+
+async def pending_holder(api: Api, job_id: str) -> str | None:
+    pending = [entry["driverId"] for entry in await offer_log(api, job_id) if entry["status"] == "PENDING"]
+    assert len(pending) <= 1, pending
+    return pending[0] if pending else None
 
 
 async def live_offers(platform: Platform) -> list[tuple[str, str]]:

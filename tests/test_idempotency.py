@@ -13,14 +13,7 @@ from sqlalchemy import func, select
 from logistics.models import Job, Upload
 from logistics.platform import Platform
 from tests.factories import ALEXANDERPLATZ, KREUZBERG, MITTE, Api, png_bytes, quote_body
-
-
-def error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()["error"]
-    assert body["code"] == code, body
-    assert body["message"]
-    return body
+from tests.rest_helpers import error
 
 
 async def count(platform: Platform, model: type[Job] | type[Upload]) -> int:

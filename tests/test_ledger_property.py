@@ -58,14 +58,10 @@ from logistics.shapes.media import UploadPurpose
 from logistics.shapes.money import PaymentPurpose, PayoutMethodIn, PayoutRequestIn, TipIn
 from logistics.shapes.orders import CancelIn, OrderIn
 from logistics.shapes.quotes import QuoteIn
-from tests import fake_providers as fakes
 from tests.conftest import PG_URL, Clock, reset_database
 from tests.factories import KREUZBERG, png_bytes, quote_body
 from tests.fake_providers import FakeProviders, stripe_signed
-from tests.test_payments import intent_of, with_providers
-
-fake_providers_server = fakes.fake_providers_server
-fake_providers = fakes.fake_providers
+from tests.payment_helpers import intent_of, with_providers
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 

@@ -17,17 +17,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from logistics.config import Settings
-from tests import fake_providers as fakes
 from tests.conftest import requires_postgres
 from tests.factories import Api
 from tests.fake_providers import FakeProviders, stripe_signed
+from tests.payment_helpers import card_order, completed_card_job, intent_of, with_providers
 from tests.test_concurrency import _codes, _race, observer
-from tests.test_payments import card_order, completed_card_job, intent_of, with_providers
 
 pytestmark = [requires_postgres, pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")]
 
-fake_providers_server = fakes.fake_providers_server
-fake_providers = fakes.fake_providers
 observer = observer
 
 IBAN = "DE89370400440532013000"
@@ -36,11 +33,6 @@ IBAN = "DE89370400440532013000"
 @pytest.fixture
 def settings(settings: Settings, fake_providers: FakeProviders) -> Settings:
     return with_providers(settings, fake_providers)
-
-
-@pytest.fixture
-def fake(fake_providers: FakeProviders) -> FakeProviders:
-    return fake_providers
 
 
 async def scalar(observer: AsyncEngine, sql: str, **params: Any) -> Any:

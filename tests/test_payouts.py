@@ -12,15 +12,11 @@ from cryptography.fernet import Fernet
 from logistics.config import Settings
 from logistics.platform import Platform
 from logistics.secrets_box import fernet_for
-from tests import fake_providers as fakes
 from tests.factories import Api
-from tests.fake_providers import FakeProviders
-from tests.test_gateways import no_network
-from tests.test_graphql import GraphQL
-from tests.test_payments import completed_card_job, db_rows, error_of, with_providers
+from tests.fake_providers import FakeProviders, no_network
+from tests.graphql_helpers import GraphQL
+from tests.payment_helpers import completed_card_job, db_rows, error_of, with_providers
 
-fake_providers_server = fakes.fake_providers_server
-fake_providers = fakes.fake_providers
 no_network = no_network
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -43,16 +39,6 @@ def payout_provider() -> str:
 @pytest.fixture
 def settings(settings: Settings, fake_providers: FakeProviders, payout_provider: str) -> Settings:
     return with_providers(settings, fake_providers).model_copy(update={"payout_provider": payout_provider})
-
-
-@pytest.fixture
-def fake(fake_providers: FakeProviders) -> FakeProviders:
-    return fake_providers
-
-
-@pytest.fixture
-def gql(api: Api) -> GraphQL:
-    return GraphQL(api)
 
 
 def eur(amount: int) -> dict[str, Any]:

@@ -8,16 +8,9 @@ import pytest
 
 from tests.conftest import Clock
 from tests.factories import ALEXANDERPLATZ, KREUZBERG, PARIS, Api, quote_body, stop
+from tests.rest_helpers import error
 
 POTSDAM = {"lat": 52.3906, "lng": 13.0645}  # just outside Berlin's service area
-
-
-def error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()["error"]
-    assert body["code"] == code, body
-    assert body["message"]
-    return body
 
 
 def items(*weights: float, size: str = "small") -> list[dict[str, Any]]:

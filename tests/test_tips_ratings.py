@@ -9,15 +9,11 @@ import pytest
 
 from logistics.config import Settings
 from logistics.platform import Platform
-from tests import fake_providers as fakes
 from tests.factories import Api
-from tests.fake_providers import FakeProviders, stripe_signed
-from tests.test_gateways import no_network
-from tests.test_graphql import GraphQL
-from tests.test_payments import completed_card_job, error_of, intent_of, postings, with_providers
+from tests.fake_providers import FakeProviders, no_network, stripe_signed
+from tests.graphql_helpers import GraphQL
+from tests.payment_helpers import completed_card_job, error_of, intent_of, postings, with_providers
 
-fake_providers_server = fakes.fake_providers_server
-fake_providers = fakes.fake_providers
 no_network = no_network
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -26,11 +22,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationW
 @pytest.fixture
 def settings(settings: Settings, fake_providers: FakeProviders) -> Settings:
     return with_providers(settings, fake_providers)
-
-
-@pytest.fixture
-def fake(fake_providers: FakeProviders) -> FakeProviders:
-    return fake_providers
 
 
 def eur(amount: int) -> dict[str, Any]:

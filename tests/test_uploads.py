@@ -13,6 +13,7 @@ import pytest
 
 from logistics.config import Settings
 from tests.factories import Api, png_bytes
+from tests.rest_helpers import error
 
 JPEG = (
     b"\xff\xd8\xff\xe0"
@@ -23,14 +24,6 @@ JPEG = (
 WEBP = b"RIFF" + struct.pack("<I", 26) + b"WEBPVP8L" + struct.pack("<I", 14) + b"\x2f" + b"\x00" * 13
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 MIB = 1024 * 1024
-
-
-def error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()["error"]
-    assert body["code"] == code, body
-    assert body["message"]
-    return body
 
 
 async def upload(
