@@ -9,6 +9,7 @@ from logistics.shapes.common import (
     Item,
     LocationReport,
     Money,
+    Page,
     PaymentMethod,
     PaymentStatus,
     Point,
@@ -19,46 +20,19 @@ from logistics.shapes.common import (
     VehicleType,
 )
 
+JobStatus = StrEnum(
+    "JobStatus",
+    "AWAITING_PAYMENT SEARCHING ACCEPTED PICKUP_STARTED PICKUP_ARRIVED PICKUP_COMPLETED"
+    " DROPOFF_STARTED DROPOFF_ARRIVED DROPOFF_COMPLETED COMPLETED CANCELLED",
+)
 
-class JobStatus(StrEnum):
-    AWAITING_PAYMENT = "awaiting_payment"
-    SEARCHING = "searching"
-    ACCEPTED = "accepted"
-    PICKUP_STARTED = "pickup_started"
-    PICKUP_ARRIVED = "pickup_arrived"
-    PICKUP_COMPLETED = "pickup_completed"
-    DROPOFF_STARTED = "dropoff_started"
-    DROPOFF_ARRIVED = "dropoff_arrived"
-    DROPOFF_COMPLETED = "dropoff_completed"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
+CreatedBy = StrEnum("CreatedBy", "CUSTOMER MERCHANT DRIVER")
 
+ActorRole = StrEnum("ActorRole", "CUSTOMER MERCHANT DRIVER SYSTEM OPS")
 
-class CreatedBy(StrEnum):
-    CUSTOMER = "customer"
-    MERCHANT = "merchant"
-    DRIVER = "driver"
+RejectReason = StrEnum("RejectReason", "TOO_FAR VEHICLE_UNSUITABLE BUSY OTHER")
 
-
-class ActorRole(StrEnum):
-    CUSTOMER = "customer"
-    MERCHANT = "merchant"
-    DRIVER = "driver"
-    SYSTEM = "system"
-    OPS = "ops"
-
-
-class RejectReason(StrEnum):
-    TOO_FAR = "too_far"
-    VEHICLE_UNSUITABLE = "vehicle_unsuitable"
-    BUSY = "busy"
-    OTHER = "other"
-
-
-class JobListFilter(StrEnum):
-    ACTIVE = "active"
-    COMPLETED = "completed"
-    ALL = "all"
+JobListFilter = StrEnum("JobListFilter", "ACTIVE COMPLETED ALL")
 
 
 class TransitionIn(Shape):
@@ -149,9 +123,8 @@ class JobView(Shape):
     offer: OfferSummary | None = None
 
 
-class JobPage(Shape):
-    items: list[JobView]
-    next_cursor: str | None = None
+class JobPage(Page[JobView]):
+    pass
 
 
 class TrackingIn(Shape):
