@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
+from sqlalchemy import Index
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import declared_attr
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Field, SQLModel
 from ulid import ULID
@@ -53,6 +55,27 @@ class Row(SQLModel):
 def ref(table: str, **kwargs: Any) -> Any:
     """A column holding the id of a row of ``table``."""
     return Field(foreign_key=f"{table}.id", max_length=ID_LENGTH, **kwargs)
+
+
+class _Listed(Row):
+    """A row the API lists under its parent, a page at a time in id order: the index on
+    (parent, id) that keyset pagination walks, named ``ix_<table>_<parent>``."""
+
+    parent: ClassVar[str]
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Index, ...]:
+        return (Index(f"ix_{cls.__tablename__}_{cls.parent}", f"{cls.parent}_id", "id"),)
+
+
+class ListedByJob(_Listed):
+    parent = "job"
+    job_id: str = ref("jobs")
+
+
+class ListedByDriver(_Listed):
+    parent = "driver"
+    driver_id: str = ref("drivers")
 
 
 def utc(*, now: bool = False, **kwargs: Any) -> Any:

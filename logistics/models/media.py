@@ -1,9 +1,8 @@
 from datetime import datetime
 
-from sqlalchemy import Index
 from sqlmodel import Field
 
-from logistics.models.base import Row, ref, utc
+from logistics.models.base import ListedByJob, Row, ref, utc
 
 
 class Upload(Row, table=True):
@@ -19,11 +18,9 @@ class Upload(Row, table=True):
     created_at: datetime = utc(now=True)
 
 
-class JobImage(Row, table=True):
+class JobImage(ListedByJob, table=True):
     __tablename__ = "job_images"
-    __table_args__ = (Index("ix_job_images_job", "job_id", "id"),)
 
-    job_id: str = ref("jobs")
     upload_id: str = ref("uploads")
     kind: str = Field(max_length=16)
     uploaded_by: str = Field(max_length=16)

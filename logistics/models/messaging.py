@@ -1,18 +1,16 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, Index
+from sqlalchemy import JSON
 from sqlmodel import Field
 
-from logistics.models.base import Row, ref, utc
+from logistics.models.base import ListedByJob, utc
 
 
-class Message(Row, table=True):
+class Message(ListedByJob, table=True):
     """A line of the job's chat between its customer and its driver."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_job", "job_id", "id"),)
 
-    job_id: str = ref("jobs")
     sender_id: str = Field(max_length=255)
     sender_role: str = Field(max_length=16)
     body: str = Field(max_length=2000)
@@ -20,13 +18,11 @@ class Message(Row, table=True):
     read_at: datetime | None = utc(default=None)
 
 
-class JobIssue(Row, table=True):
+class JobIssue(ListedByJob, table=True):
     """A problem flagged on a job by either side."""
 
     __tablename__ = "job_issues"
-    __table_args__ = (Index("ix_job_issues_job", "job_id", "id"),)
 
-    job_id: str = ref("jobs")
     type: str = Field(max_length=32)
     description: str = Field(max_length=2000)
     status: str = Field(default="open", max_length=16)

@@ -3,7 +3,7 @@ from datetime import datetime
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field
 
-from logistics.models.base import Row, ref, utc
+from logistics.models.base import ListedByDriver, Row, ref, utc
 
 
 class Payment(Row, table=True):
@@ -53,13 +53,11 @@ class Rating(Row, table=True):
     created_at: datetime = utc(now=True)
 
 
-class PayoutMethod(Row, table=True):
+class PayoutMethod(ListedByDriver, table=True):
     """Where a driver is paid. Account details are encrypted; only ``last4`` and a label show."""
 
     __tablename__ = "payout_methods"
-    __table_args__ = (Index("ix_payout_methods_driver", "driver_id", "id"),)
 
-    driver_id: str = ref("drivers")
     type: str = Field(max_length=16)
     label: str = Field(max_length=100)
     last4: str | None = Field(default=None, max_length=4)
@@ -70,11 +68,9 @@ class PayoutMethod(Row, table=True):
     deleted_at: datetime | None = utc(default=None)
 
 
-class Payout(Row, table=True):
+class Payout(ListedByDriver, table=True):
     __tablename__ = "payouts"
-    __table_args__ = (Index("ix_payouts_driver", "driver_id", "id"),)
 
-    driver_id: str = ref("drivers")
     method_id: str = ref("payout_methods")
     amount: int
     currency: str = Field(max_length=3)
