@@ -3,6 +3,7 @@
 The six migrations written before the first release (0001 to 0006) are squashed into this one.
 It keeps the id of the last of them, 0006, so that a database those migrations already brought
 to head is at head here too and is left as it is; an empty one is built by this file alone.
+A database left at 0001 to 0005 has no way forward from here: build it anew.
 """
 
 from collections.abc import Sequence
