@@ -57,6 +57,14 @@ def ref(table: str, **kwargs: Any) -> Any:
     return Field(foreign_key=f"{table}.id", max_length=ID_LENGTH, **kwargs)
 
 
+def utc(*, now: bool = False, **kwargs: Any) -> Any:
+    """A timestamp column, aware and in UTC on every backend; ``now``: by default, the moment
+    the row is made."""
+    if now:
+        kwargs["default_factory"] = utcnow
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
 class _Listed(Row):
     """A row the API lists under its parent, a page at a time in id order: the index on
     (parent, id) that keyset pagination walks, named ``ix_<table>_<parent>``."""
@@ -76,11 +84,3 @@ class ListedByJob(_Listed):
 class ListedByDriver(_Listed):
     parent = "driver"
     driver_id: str = ref("drivers")
-
-
-def utc(*, now: bool = False, **kwargs: Any) -> Any:
-    """A timestamp column, aware and in UTC on every backend; ``now``: by default, the moment
-    the row is made."""
-    if now:
-        kwargs["default_factory"] = utcnow
-    return Field(sa_type=UTCDateTime, **kwargs)

@@ -20,6 +20,8 @@ class PricedTrip(SQLModel):
     duration_s: int
 
 
+# Row last among the bases: fields are collected from the last base first, so the key stays
+# the first column.
 class Quote(PricedTrip, Row, table=True):
     """A priced trip the customer may book once before it expires."""
 
