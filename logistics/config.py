@@ -22,18 +22,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEV_JWT_SECRET = "logistics-development-secret-do-not-use-in-production"  # noqa: S105
 
 
-class VehicleType(StrEnum):
-    BICYCLE = "bicycle"
-    MOTORBIKE = "motorbike"
-    CAR = "car"
-    VAN = "van"
+VehicleType = StrEnum("VehicleType", "BICYCLE MOTORBIKE CAR VAN")
 
-
-class ItemSize(StrEnum):
-    SMALL = "small"
-    MEDIUM = "medium"
-    LARGE = "large"
-    XLARGE = "xlarge"
+ItemSize = StrEnum("ItemSize", "SMALL MEDIUM LARGE XLARGE")
 
 
 SIZE_RANK = {ItemSize.SMALL: 0, ItemSize.MEDIUM: 1, ItemSize.LARGE: 2, ItemSize.XLARGE: 3}

@@ -2,12 +2,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Index
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from logistics.models.base import UTCDateTime, new_id, utcnow
+from logistics.models.base import Row, utc
 
 
-class Driver(SQLModel, table=True):
+class Driver(Row, table=True):
     """A customer who registered to deliver; its live position is kept on the row."""
 
     __tablename__ = "drivers"
@@ -16,7 +16,6 @@ class Driver(SQLModel, table=True):
     # on status alone, which every approved driver shares; with h3_cell alone it did not.
     __table_args__ = (Index("ix_drivers_cell_status", "h3_cell", "status"),)
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=26)
     user_id: str = Field(unique=True, index=True, max_length=255)
     status: str = Field(default="pending_review", max_length=20, index=True)
     name: str = Field(max_length=200)
@@ -26,7 +25,7 @@ class Driver(SQLModel, table=True):
     licence: dict[str, Any] = Field(sa_type=JSON)
     insurance: dict[str, Any] = Field(sa_type=JSON)
     online: bool = Field(default=False)
-    online_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    online_since: datetime | None = utc(default=None)
     lat: float | None = None
     lng: float | None = None
     # H3 cell at resolution 9 (about 0.1 km^2): dispatch looks drivers up by cell.
@@ -34,12 +33,12 @@ class Driver(SQLModel, table=True):
     accuracy_m: float | None = None
     heading_deg: float | None = None
     speed_mps: float | None = None
-    location_recorded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    location_recorded_at: datetime | None = utc(default=None)
     rating_sum: int = 0
     rating_count: int = 0
     completed_jobs: int = 0
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = utc(now=True)
+    updated_at: datetime = utc(now=True)
 
     @property
     def rating(self) -> float | None:

@@ -1,38 +1,32 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, Index
-from sqlmodel import Field, SQLModel
+from sqlalchemy import JSON
+from sqlmodel import Field
 
-from logistics.models.base import UTCDateTime, new_id, utcnow
+from logistics.models.base import ListedByJob, utc
 
 
-class Message(SQLModel, table=True):
+class Message(ListedByJob, table=True):
     """A line of the job's chat between its customer and its driver."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_job", "job_id", "id"),)
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=26)
-    job_id: str = Field(foreign_key="jobs.id", max_length=26)
     sender_id: str = Field(max_length=255)
     sender_role: str = Field(max_length=16)
     body: str = Field(max_length=2000)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = utc(now=True)
+    read_at: datetime | None = utc(default=None)
 
 
-class JobIssue(SQLModel, table=True):
+class JobIssue(ListedByJob, table=True):
     """A problem flagged on a job by either side."""
 
     __tablename__ = "job_issues"
-    __table_args__ = (Index("ix_job_issues_job", "job_id", "id"),)
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=26)
-    job_id: str = Field(foreign_key="jobs.id", max_length=26)
     type: str = Field(max_length=32)
     description: str = Field(max_length=2000)
     status: str = Field(default="open", max_length=16)
     reported_by: str = Field(max_length=16)
     reporter_id: str = Field(max_length=255)
     image_ids: list[str] = Field(default_factory=list, sa_type=JSON)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = utc(now=True)

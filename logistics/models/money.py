@@ -1,12 +1,12 @@
 from datetime import datetime
 
 from sqlalchemy import Index
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from logistics.models.base import UTCDateTime, new_id, utcnow
+from logistics.models.base import Row, utc
 
 
-class LedgerEntry(SQLModel, table=True):
+class LedgerEntry(Row, table=True):
     """One leg of a balanced posting: the entries of a posting sum to zero.
 
     Accounts are (account, owner_id): ``driver_earnings``/driver id is a driver's balance,
@@ -19,7 +19,6 @@ class LedgerEntry(SQLModel, table=True):
         Index("ix_ledger_job", "job_id"),
     )
 
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=26)
     posting_id: str = Field(max_length=26, index=True)
     account: str = Field(max_length=32)
     owner_id: str = Field(default="", max_length=255)
@@ -27,4 +26,4 @@ class LedgerEntry(SQLModel, table=True):
     currency: str = Field(max_length=3)
     type: str = Field(max_length=24)
     job_id: str | None = Field(default=None, max_length=26)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = utc(now=True)

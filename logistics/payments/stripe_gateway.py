@@ -8,8 +8,8 @@ SDK at another server (tests use a local fake); nothing else differs there.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Mapping
+from typing import Any, TypeVar
 
 import stripe
 
@@ -21,6 +21,8 @@ from logistics.payments.gateway import (
     WebhookEvent,
     WebhookRejected,
 )
+
+T = TypeVar("T")
 
 # Retries reuse the request's idempotency key, so a retried create never charges twice.
 MAX_NETWORK_RETRIES = 2
@@ -66,6 +68,14 @@ def _provider_error(exc: stripe.StripeError) -> ProviderError:
     return ProviderError(f"stripe: {kind}" + (f" ({exc.code})" if exc.code else ""))
 
 
+async def _request(request: Awaitable[T]) -> T:
+    """Await a call to Stripe; what Stripe raises becomes a ProviderError safe to show."""
+    try:
+        return await request
+    except stripe.StripeError as exc:
+        raise _provider_error(exc) from exc
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
     if value is not None:
@@ -108,8 +118,8 @@ class StripeGateway:
     async def create_charge(
         self, *, amount: int, currency: str, reference: str, description: str, idempotency_key: str
     ) -> ProviderCharge:
-        try:
-            intent = await self._client.v1.payment_intents.create_async(
+        intent = await _request(
+            self._client.v1.payment_intents.create_async(
                 {
                     "amount": amount,
                     "currency": currency.lower(),
@@ -119,26 +129,19 @@ class StripeGateway:
                 },
                 {"idempotency_key": idempotency_key},
             )
-        except stripe.StripeError as exc:
-            raise _provider_error(exc) from exc
+        )
         return self._charge(intent)
 
     async def confirm_charge(self, ref: str) -> ProviderCharge:
         """Stripe confirms on the client; here the intent is read back as Stripe sees it."""
-        try:
-            intent = await self._client.v1.payment_intents.retrieve_async(ref)
-        except stripe.StripeError as exc:
-            raise _provider_error(exc) from exc
-        return self._charge(intent)
+        return self._charge(await _request(self._client.v1.payment_intents.retrieve_async(ref)))
 
     async def refund(self, ref: str, *, amount: int, currency: str, idempotency_key: str) -> str:
-        try:
-            refund = await self._client.v1.refunds.create_async(
-                {"payment_intent": ref, "amount": amount},
-                {"idempotency_key": idempotency_key},
+        refund = await _request(
+            self._client.v1.refunds.create_async(
+                {"payment_intent": ref, "amount": amount}, {"idempotency_key": idempotency_key}
             )
-        except stripe.StripeError as exc:
-            raise _provider_error(exc) from exc
+        )
         return refund.id
 
     async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
@@ -224,8 +227,8 @@ class StripeConnectPayouts:
         account = destination.get("stripe_account")
         if not isinstance(account, str) or not account:
             raise ProviderError("stripe: the payout method has no connected Stripe account")
-        try:
-            transfer = await self._client.v1.transfers.create_async(
+        transfer = await _request(
+            self._client.v1.transfers.create_async(
                 {
                     "amount": amount,
                     "currency": currency.lower(),
@@ -235,6 +238,5 @@ class StripeConnectPayouts:
                 },
                 {"idempotency_key": f"payout-{payout_id}"},
             )
-        except stripe.StripeError as exc:
-            raise _provider_error(exc) from exc
+        )
         return PayoutResult(ref=transfer.id, status="paid")

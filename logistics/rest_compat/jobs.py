@@ -4,6 +4,7 @@ from logistics.errors import ErrorCode
 from logistics.platform import Ctx
 from logistics.resolvers import jobs, lifecycle, tracking
 from logistics.rest_compat.base import IdempotencyKey, UnitOfWorkRoute, errors, get_ctx
+from logistics.rest_compat.conventions import LIMIT, creates
 from logistics.shapes.common import LocationReport
 from logistics.shapes.jobs import (
     CreateJobIn,
@@ -26,7 +27,7 @@ async def available(
     lat: float | None = Query(None, description="Default: the driver's last reported position."),
     lng: float | None = None,
     radius_m: int | None = Query(None, description="1 to 50000; default 10000."),
-    limit: int = Query(20, description="1 to 100"),
+    limit: int = LIMIT,
     cursor: str | None = None,
 ) -> JobPage:
     """Open jobs near the driver, nearest first; `distance_m` is the distance to pickup."""
@@ -37,19 +38,14 @@ async def available(
 async def my_jobs(
     ctx: Ctx = Depends(get_ctx),
     status: JobListFilter = JobListFilter.ACTIVE,
-    limit: int = Query(20, description="1 to 100"),
+    limit: int = LIMIT,
     cursor: str | None = None,
 ) -> JobPage:
     """The driver's own jobs, newest first."""
     return await jobs.list_jobs(ctx, status=status, limit=limit, cursor=cursor)
 
 
-@router.post(
-    "/jobs",
-    status_code=201,
-    response_model=JobView,
-    responses=errors(ErrorCode.FORBIDDEN, ErrorCode.ADDRESS_INVALID, ErrorCode.IDEMPOTENCY_CONFLICT),
-)
+@creates(router, "/jobs", JobView, ErrorCode.FORBIDDEN, ErrorCode.ADDRESS_INVALID)
 async def create(
     body: CreateJobIn, ctx: Ctx = Depends(get_ctx), idempotency_key: str | None = IdempotencyKey
 ) -> JobView:

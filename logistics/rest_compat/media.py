@@ -1,4 +1,4 @@
-from fastapi import APIRouter, Depends, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Form, Request, Response, UploadFile
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
@@ -6,6 +6,7 @@ from logistics.errors import DomainError, ErrorCode, pydantic_fields
 from logistics.platform import Ctx
 from logistics.resolvers import media
 from logistics.rest_compat.base import IdempotencyKey, UnitOfWorkRoute, errors, get_ctx
+from logistics.rest_compat.conventions import LIMIT, creates
 from logistics.shapes.media import ImageIn, ImageKind, ImagePage, ImageView, UploadPurpose, UploadView
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["uploads and images"])
@@ -16,12 +17,7 @@ async def _read(file: StarletteUploadFile, limit: int) -> bytes:
     return await file.read(limit + 1)
 
 
-@router.post(
-    "/upload",
-    status_code=201,
-    response_model=UploadView,
-    responses=errors(ErrorCode.PAYLOAD_TOO_LARGE, ErrorCode.IDEMPOTENCY_CONFLICT),
-)
+@creates(router, "/upload", UploadView, ErrorCode.PAYLOAD_TOO_LARGE)
 async def upload(
     file: UploadFile,
     purpose: UploadPurpose = Form(...),
@@ -98,7 +94,7 @@ async def add_image(
 async def list_images(
     job_id: str,
     ctx: Ctx = Depends(get_ctx),
-    limit: int = Query(20, description="1 to 100"),
+    limit: int = LIMIT,
     cursor: str | None = None,
 ) -> ImagePage:
     """The job's photos, oldest first (participants only)."""

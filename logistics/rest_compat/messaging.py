@@ -1,9 +1,10 @@
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from logistics.errors import ErrorCode
 from logistics.platform import Ctx
 from logistics.resolvers import messaging
 from logistics.rest_compat.base import IdempotencyKey, UnitOfWorkRoute, errors, get_ctx
+from logistics.rest_compat.conventions import LIMIT, creates
 from logistics.shapes.messaging import (
     Contacts,
     IssueIn,
@@ -17,15 +18,9 @@ from logistics.shapes.messaging import (
 )
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["messages, issues and contacts"])
-LIMIT = Query(20, description="1 to 100")
 
 
-@router.post(
-    "/jobs/{job_id}/messages",
-    status_code=201,
-    response_model=MessageView,
-    responses=errors(ErrorCode.NOT_FOUND, ErrorCode.JOB_NOT_ACTIVE, ErrorCode.IDEMPOTENCY_CONFLICT),
-)
+@creates(router, "/jobs/{job_id}/messages", MessageView, ErrorCode.NOT_FOUND, ErrorCode.JOB_NOT_ACTIVE)
 async def send_message(
     job_id: str, body: MessageIn, ctx: Ctx = Depends(get_ctx), idempotency_key: str | None = IdempotencyKey
 ) -> MessageView:
@@ -51,12 +46,7 @@ async def mark_read(
     return await messaging.mark_messages_read(ctx, job_id, body or MarkReadIn())
 
 
-@router.post(
-    "/jobs/{job_id}/issues",
-    status_code=201,
-    response_model=IssueView,
-    responses=errors(ErrorCode.NOT_FOUND, ErrorCode.IDEMPOTENCY_CONFLICT),
-)
+@creates(router, "/jobs/{job_id}/issues", IssueView, ErrorCode.NOT_FOUND)
 async def report_issue(
     job_id: str, body: IssueIn, ctx: Ctx = Depends(get_ctx), idempotency_key: str | None = IdempotencyKey
 ) -> IssueView:

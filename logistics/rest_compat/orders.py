@@ -1,21 +1,17 @@
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from logistics.errors import ErrorCode
 from logistics.platform import Ctx
 from logistics.resolvers import orders
 from logistics.rest_compat.base import IdempotencyKey, UnitOfWorkRoute, errors, get_ctx
+from logistics.rest_compat.conventions import LIMIT, creates
 from logistics.shapes.jobs import JobPage, JobStatus, JobView, TrackView
 from logistics.shapes.orders import CancelIn, OrderIn, OrderUpdateIn
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["orders"])
 
 
-@router.post(
-    "/orders",
-    status_code=201,
-    response_model=JobView,
-    responses=errors(ErrorCode.NOT_FOUND, ErrorCode.QUOTE_EXPIRED, ErrorCode.IDEMPOTENCY_CONFLICT),
-)
+@creates(router, "/orders", JobView, ErrorCode.NOT_FOUND, ErrorCode.QUOTE_EXPIRED)
 async def post_order(
     body: OrderIn, ctx: Ctx = Depends(get_ctx), idempotency_key: str | None = IdempotencyKey
 ) -> JobView:
@@ -27,7 +23,7 @@ async def post_order(
 async def get_orders(
     ctx: Ctx = Depends(get_ctx),
     status: JobStatus | None = None,
-    limit: int = Query(20, description="1 to 100"),
+    limit: int = LIMIT,
     cursor: str | None = None,
 ) -> JobPage:
     """The caller's orders, newest first."""

@@ -34,46 +34,55 @@ async def stripe_config(ctx: Ctx = Depends(get_ctx)) -> StripeConfig:
     return payments.stripe_config(ctx)
 
 
-@router.post("/stripe/intent", status_code=201, response_model=PaymentStart, responses=PAY_ERRORS)
-async def stripe_intent(
-    body: IntentIn, ctx: Ctx = Depends(get_ctx), idempotency_key: str | None = IdempotencyKey
-) -> PaymentStart:
-    """A PaymentIntent for a delivery (its price) or a tip (`amount`); answers its client secret."""
-    return await payments.start_payment(
-        ctx,
-        body.job_id,
-        purpose=body.purpose,
-        provider="stripe",
-        amount=body.amount,
-        idempotency_key=idempotency_key,
+def _checkout_routes(provider: str, *, start: str, start_doc: str, confirm: str, confirm_doc: str) -> None:
+    """A provider's two checkout paths: ``start`` begins a payment, ``confirm`` asks the
+    provider how it went."""
+
+    @router.post(
+        f"/{provider}/{start}",
+        name=f"{provider}_{start}",
+        description=start_doc,
+        status_code=201,
+        response_model=PaymentStart,
+        responses=PAY_ERRORS,
     )
+    async def start_payment(
+        body: IntentIn, ctx: Ctx = Depends(get_ctx), idempotency_key: str | None = IdempotencyKey
+    ) -> PaymentStart:
+        return await payments.start_payment(
+            ctx,
+            body.job_id,
+            purpose=body.purpose,
+            provider=provider,
+            amount=body.amount,
+            idempotency_key=idempotency_key,
+        )
 
-
-@router.post("/stripe/verify", response_model=PaymentView, responses=PAY_ERRORS)
-async def stripe_verify(body: PaymentIdIn, ctx: Ctx = Depends(get_ctx)) -> PaymentView:
-    """Ask Stripe whether the payment succeeded; a paid order moves to `searching`."""
-    return payments.payment_view(await payments.confirm_payment(ctx, body.payment_id, provider="stripe"))
-
-
-@router.post("/paypal/create", status_code=201, response_model=PaymentStart, responses=PAY_ERRORS)
-async def paypal_create(
-    body: IntentIn, ctx: Ctx = Depends(get_ctx), idempotency_key: str | None = IdempotencyKey
-) -> PaymentStart:
-    """A PayPal order (Orders v2) for a delivery or a tip; answers its approval link."""
-    return await payments.start_payment(
-        ctx,
-        body.job_id,
-        purpose=body.purpose,
-        provider="paypal",
-        amount=body.amount,
-        idempotency_key=idempotency_key,
+    @router.post(
+        f"/{provider}/{confirm}",
+        name=f"{provider}_{confirm}",
+        description=confirm_doc,
+        response_model=PaymentView,
+        responses=PAY_ERRORS,
     )
+    async def confirm_payment(body: PaymentIdIn, ctx: Ctx = Depends(get_ctx)) -> PaymentView:
+        return payments.payment_view(await payments.confirm_payment(ctx, body.payment_id, provider=provider))
 
 
-@router.post("/paypal/capture", response_model=PaymentView, responses=PAY_ERRORS)
-async def paypal_capture(body: PaymentIdIn, ctx: Ctx = Depends(get_ctx)) -> PaymentView:
-    """Capture the approved PayPal order; a paid order moves to `searching`."""
-    return payments.payment_view(await payments.confirm_payment(ctx, body.payment_id, provider="paypal"))
+_checkout_routes(
+    "stripe",
+    start="intent",
+    start_doc="A PaymentIntent for a delivery (its price) or a tip (`amount`); answers its client secret.",
+    confirm="verify",
+    confirm_doc="Ask Stripe whether the payment succeeded; a paid order moves to `searching`.",
+)
+_checkout_routes(
+    "paypal",
+    start="create",
+    start_doc="A PayPal order (Orders v2) for a delivery or a tip; answers its approval link.",
+    confirm="capture",
+    confirm_doc="Capture the approved PayPal order; a paid order moves to `searching`.",
+)
 
 
 @router.post(

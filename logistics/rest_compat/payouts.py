@@ -1,9 +1,10 @@
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 
 from logistics.errors import ErrorCode
 from logistics.platform import Ctx
 from logistics.resolvers import earnings, payouts
 from logistics.rest_compat.base import IdempotencyKey, UnitOfWorkRoute, errors, get_ctx
+from logistics.rest_compat.conventions import LIMIT, creates
 from logistics.shapes.money import (
     PaymentHistory,
     PayoutMethodIn,
@@ -16,7 +17,6 @@ from logistics.shapes.money import (
 )
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["driver payouts and payment history"])
-LIMIT = Query(20, description="1 to 100")
 
 
 @router.get("/payout-methods", response_model=PayoutMethodPage, responses=errors(ErrorCode.FORBIDDEN))
@@ -27,12 +27,7 @@ async def list_methods(
     return await payouts.list_payout_methods(ctx, limit=limit, cursor=cursor)
 
 
-@router.post(
-    "/payout-methods",
-    status_code=201,
-    response_model=PayoutMethodView,
-    responses=errors(ErrorCode.FORBIDDEN, ErrorCode.IDEMPOTENCY_CONFLICT),
-)
+@creates(router, "/payout-methods", PayoutMethodView, ErrorCode.FORBIDDEN)
 async def add_method(
     body: PayoutMethodIn, ctx: Ctx = Depends(get_ctx), idempotency_key: str | None = IdempotencyKey
 ) -> PayoutMethodView:
@@ -80,16 +75,13 @@ async def list_payouts(
     return await payouts.list_payouts(ctx, limit=limit, cursor=cursor)
 
 
-@router.post(
+@creates(
+    router,
     "/payouts/request",
-    status_code=201,
-    response_model=PayoutView,
-    responses=errors(
-        ErrorCode.FORBIDDEN,
-        ErrorCode.NOT_FOUND,
-        ErrorCode.INSUFFICIENT_BALANCE,
-        ErrorCode.IDEMPOTENCY_CONFLICT,
-    ),
+    PayoutView,
+    ErrorCode.FORBIDDEN,
+    ErrorCode.NOT_FOUND,
+    ErrorCode.INSUFFICIENT_BALANCE,
 )
 async def request_payout(
     body: PayoutRequestIn | None = None,

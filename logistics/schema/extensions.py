@@ -144,22 +144,13 @@ def complexity_rule(max_depth: int, max_aliases: int) -> type[ValidationRule]:
                 if not isinstance(definition, OperationDefinitionNode):
                     continue
                 depth, aliases = _measure(definition.selection_set, fragments, frozenset())
+                excesses: list[str] = []
                 if depth > max_depth:
-                    context.report_error(
-                        GraphQLError(
-                            f"the query is {depth} levels deep; at most {max_depth} are allowed",
-                            definition,
-                            extensions={"code": TOO_COMPLEX},
-                        )
-                    )
+                    excesses.append(f"the query is {depth} levels deep; at most {max_depth} are allowed")
                 if aliases > max_aliases:
-                    context.report_error(
-                        GraphQLError(
-                            f"the query uses {aliases} aliases; at most {max_aliases} are allowed",
-                            definition,
-                            extensions={"code": TOO_COMPLEX},
-                        )
-                    )
+                    excesses.append(f"the query uses {aliases} aliases; at most {max_aliases} are allowed")
+                for message in excesses:
+                    context.report_error(GraphQLError(message, definition, extensions={"code": TOO_COMPLEX}))
 
     return ComplexityRule
 

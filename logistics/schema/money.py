@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from strawberry.types import Info
 
 from logistics.resolvers import earnings, payments, payouts, ratings, tips
 from logistics.schema import inputs as i
 from logistics.schema import types as t
-from logistics.schema.context import GraphQLContext, call
+from logistics.schema.context import call
+from logistics.schema.fields import Ctx, call_idempotent, job_page_field, page_field
 from logistics.shapes.money import CardOrWallet, PaymentPurpose, PayoutMethodUpdate, PayoutRequestIn, TipIn
-
-Ctx = Info[GraphQLContext, Any]
 
 
 async def _stripe_config(ctx: Any) -> Any:
@@ -26,77 +24,59 @@ class MoneyQuery:
     async def stripe_config(self, info: Ctx) -> t.StripeConfig:
         return t.StripeConfig.from_pydantic(await call(info, _stripe_config))
 
-    @strawberry.field(description="The driver's payout methods.")
-    async def payout_methods(
-        self, info: Ctx, limit: int = 20, cursor: str | None = None
-    ) -> t.PayoutMethodPage:
-        page = await call(info, payouts.list_payout_methods, limit=limit, cursor=cursor)
-        return t.PayoutMethodPage.from_pydantic(page)
-
-    @strawberry.field(description="The driver's payouts, newest first.")
-    async def payouts(self, info: Ctx, limit: int = 20, cursor: str | None = None) -> t.PayoutPage:
-        return t.PayoutPage.from_pydantic(await call(info, payouts.list_payouts, limit=limit, cursor=cursor))
-
-    @strawberry.field(description="The driver's payment history with totals and balance.")
-    async def payments(self, info: Ctx, limit: int = 20, cursor: str | None = None) -> t.PaymentHistory:
-        return t.PaymentHistory.from_pydantic(
-            await call(info, earnings.earnings_history, limit=limit, cursor=cursor)
-        )
-
-    @strawberry.field(description="One job's payment lines for its driver.")
-    async def job_payments(
-        self, info: Ctx, job_id: strawberry.ID, limit: int = 20, cursor: str | None = None
-    ) -> t.PaymentHistory:
-        page = await call(info, earnings.job_earnings, str(job_id), limit=limit, cursor=cursor)
-        return t.PaymentHistory.from_pydantic(page)
+    payout_methods = page_field(
+        payouts.list_payout_methods, t.PayoutMethodPage, "The driver's payout methods."
+    )
+    payouts = page_field(payouts.list_payouts, t.PayoutPage, "The driver's payouts, newest first.")
+    payments = page_field(
+        earnings.earnings_history, t.PaymentHistory, "The driver's payment history with totals and balance."
+    )
+    job_payments = job_page_field(
+        earnings.job_earnings, t.PaymentHistory, "One job's payment lines for its driver."
+    )
 
 
 async def _start(
     info: Ctx, job_id: strawberry.ID, provider: str, purpose: PaymentPurpose, amount: i.MoneyInput | None
 ) -> t.PaymentStart:
-    start = await call(
+    start = await call_idempotent(
         info,
         payments.start_payment,
         str(job_id),
         purpose=purpose,
         provider=provider,
         amount=amount.to_pydantic() if amount is not None else None,
-        idempotency_key=info.context.idempotency_key,
     )
     return t.PaymentStart.from_pydantic(start)
 
 
+# Each provider's checkout is the same two steps: start a payment, then confirm it.
+def _start_mutation(provider: str, description: str) -> Any:
+    async def resolve(
+        info: Ctx,
+        job_id: strawberry.ID,
+        purpose: PaymentPurpose = PaymentPurpose.DELIVERY,
+        amount: i.MoneyInput | None = None,
+    ) -> t.PaymentStart:
+        return await _start(info, job_id, provider, purpose, amount)
+
+    return strawberry.mutation(resolver=resolve, description=description)
+
+
+def _confirm_mutation(provider: str, description: str) -> Any:
+    async def resolve(info: Ctx, payment_id: strawberry.ID) -> t.Payment:
+        payment = await call(info, payments.confirm_payment, str(payment_id), provider=provider)
+        return t.Payment.from_pydantic(payments.payment_view(payment))
+
+    return strawberry.mutation(resolver=resolve, description=description)
+
+
 @strawberry.type
 class MoneyMutation:
-    @strawberry.mutation(description="A Stripe PaymentIntent for a delivery or a tip.")
-    async def create_stripe_intent(
-        self,
-        info: Ctx,
-        job_id: strawberry.ID,
-        purpose: PaymentPurpose = PaymentPurpose.DELIVERY,
-        amount: i.MoneyInput | None = None,
-    ) -> t.PaymentStart:
-        return await _start(info, job_id, "stripe", purpose, amount)
-
-    @strawberry.mutation(description="Ask Stripe whether the payment succeeded.")
-    async def verify_stripe_payment(self, info: Ctx, payment_id: strawberry.ID) -> t.Payment:
-        payment = await call(info, payments.confirm_payment, str(payment_id), provider="stripe")
-        return t.Payment.from_pydantic(payments.payment_view(payment))
-
-    @strawberry.mutation(description="A PayPal order for a delivery or a tip.")
-    async def create_paypal_order(
-        self,
-        info: Ctx,
-        job_id: strawberry.ID,
-        purpose: PaymentPurpose = PaymentPurpose.DELIVERY,
-        amount: i.MoneyInput | None = None,
-    ) -> t.PaymentStart:
-        return await _start(info, job_id, "paypal", purpose, amount)
-
-    @strawberry.mutation(description="Capture an approved PayPal order.")
-    async def capture_paypal_order(self, info: Ctx, payment_id: strawberry.ID) -> t.Payment:
-        payment = await call(info, payments.confirm_payment, str(payment_id), provider="paypal")
-        return t.Payment.from_pydantic(payments.payment_view(payment))
+    create_stripe_intent = _start_mutation("stripe", "A Stripe PaymentIntent for a delivery or a tip.")
+    verify_stripe_payment = _confirm_mutation("stripe", "Ask Stripe whether the payment succeeded.")
+    create_paypal_order = _start_mutation("paypal", "A PayPal order for a delivery or a tip.")
+    capture_paypal_order = _confirm_mutation("paypal", "Capture an approved PayPal order.")
 
     @strawberry.mutation(description="Start paying for an order with Stripe or PayPal.")
     async def create_payment_intent(
@@ -118,10 +98,7 @@ class MoneyMutation:
         self, info: Ctx, job_id: strawberry.ID, amount: i.MoneyInput, method: CardOrWallet
     ) -> t.PaymentStart:
         body = TipIn(amount=amount.to_pydantic(), method=method)
-        key = info.context.idempotency_key
-        return t.PaymentStart.from_pydantic(
-            await call(info, tips.tip_order, str(job_id), body, idempotency_key=key)
-        )
+        return t.PaymentStart.from_pydantic(await call_idempotent(info, tips.tip_order, str(job_id), body))
 
     @strawberry.mutation(description="Confirm a tip; the driver gets it exactly once.")
     async def complete_tip(self, info: Ctx, job_id: strawberry.ID, payment_id: strawberry.ID) -> t.TipResult:
@@ -129,8 +106,7 @@ class MoneyMutation:
 
     @strawberry.mutation(description="Add a payout method.")
     async def add_payout_method(self, info: Ctx, input: i.PayoutMethodInput) -> t.PayoutMethod:
-        key = info.context.idempotency_key
-        method = await call(info, payouts.add_payout_method, input.to_pydantic(), idempotency_key=key)
+        method = await call_idempotent(info, payouts.add_payout_method, input.to_pydantic())
         return t.PayoutMethod.from_pydantic(method)
 
     @strawberry.mutation(description="Rename a payout method.")
@@ -154,8 +130,7 @@ class MoneyMutation:
     @strawberry.mutation(description="Pay out the balance (or an amount) to a payout method.")
     async def request_payout(self, info: Ctx, input: i.PayoutRequestInput | None = None) -> t.Payout:
         body = input.to_pydantic() if input is not None else PayoutRequestIn()
-        key = info.context.idempotency_key
-        return t.Payout.from_pydantic(await call(info, payouts.request_payout, body, idempotency_key=key))
+        return t.Payout.from_pydantic(await call_idempotent(info, payouts.request_payout, body))
 
     @strawberry.mutation(description="Mark a manual payout paid (ops role).")
     async def mark_payout_paid(self, info: Ctx, payout_id: strawberry.ID) -> t.Payout:

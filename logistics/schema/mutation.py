@@ -4,24 +4,27 @@ from typing import Any
 
 import strawberry
 from strawberry.file_uploads import Upload
-from strawberry.types import Info
 
 from logistics.resolvers import drivers, jobs, lifecycle, media, messaging, orders, quotes, tracking
 from logistics.schema import inputs as i
 from logistics.schema import types as t
-from logistics.schema.context import GraphQLContext, call
+from logistics.schema.context import call
+from logistics.schema.fields import Ctx, call_idempotent
 from logistics.shapes.drivers import AvailabilityIn
 from logistics.shapes.jobs import RejectIn, RejectReason, TrackingIn, TransitionIn
 from logistics.shapes.media import ImageKind
 from logistics.shapes.messaging import MarkReadIn, MessageIn
 from logistics.shapes.orders import CancelIn
 
-Ctx = Info[GraphQLContext, Any]
 
+def _step_mutation(step: str, description: str | None = None) -> Any:
+    """The mutation moving a job by one of the driver's steps (``lifecycle.DRIVER_STEPS``)."""
 
-async def _step(info: Ctx, step: str, job_id: str, data: i.TransitionInput | None) -> t.Job:
-    body = data.to_pydantic() if data is not None else TransitionIn()
-    return t.Job.from_pydantic(await call(info, lifecycle.advance_job, job_id, step, body))
+    async def resolve(info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None) -> t.Job:
+        body = input.to_pydantic() if input is not None else TransitionIn()
+        return t.Job.from_pydantic(await call(info, lifecycle.advance_job, str(job_id), step, body))
+
+    return strawberry.mutation(resolver=resolve, description=description)
 
 
 async def _read_upload(file: Upload, limit: int) -> bytes:
@@ -37,10 +40,7 @@ class Mutation:
 
     @strawberry.mutation(description="A job priced like a quote (merchant, driver's own, or customer).")
     async def create_job(self, info: Ctx, input: i.CreateJobInput) -> t.Job:
-        key = info.context.idempotency_key
-        return t.Job.from_pydantic(
-            await call(info, jobs.create_job, input.to_pydantic(), idempotency_key=key)
-        )
+        return t.Job.from_pydantic(await call_idempotent(info, jobs.create_job, input.to_pydantic()))
 
     @strawberry.mutation(description="Take a job; among racing drivers one wins, the others get OFFER_TAKEN.")
     async def accept_job(self, info: Ctx, job_id: strawberry.ID) -> t.Job:
@@ -54,47 +54,15 @@ class Mutation:
             await call(info, jobs.reject_job, str(job_id), RejectIn(reason=reason))
         )
 
-    @strawberry.mutation
-    async def start_pickup(
-        self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None
-    ) -> t.Job:
-        return await _step(info, "start-pickup", str(job_id), input)
-
-    @strawberry.mutation
-    async def arrive_pickup(
-        self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None
-    ) -> t.Job:
-        return await _step(info, "arrive-pickup", str(job_id), input)
-
-    @strawberry.mutation
-    async def complete_pickup(
-        self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None
-    ) -> t.Job:
-        return await _step(info, "complete-pickup", str(job_id), input)
-
-    @strawberry.mutation
-    async def start_dropoff(
-        self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None
-    ) -> t.Job:
-        return await _step(info, "start-dropoff", str(job_id), input)
-
-    @strawberry.mutation
-    async def arrive_dropoff(
-        self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None
-    ) -> t.Job:
-        return await _step(info, "arrive-dropoff", str(job_id), input)
-
-    @strawberry.mutation(description="Needs a dropoff photo where the region requires proof.")
-    async def complete_dropoff(
-        self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None
-    ) -> t.Job:
-        return await _step(info, "complete-dropoff", str(job_id), input)
-
-    @strawberry.mutation(description="Finish the job; the driver's earnings are credited.")
-    async def complete_job(
-        self, info: Ctx, job_id: strawberry.ID, input: i.TransitionInput | None = None
-    ) -> t.Job:
-        return await _step(info, "complete", str(job_id), input)
+    start_pickup = _step_mutation("start-pickup")
+    arrive_pickup = _step_mutation("arrive-pickup")
+    complete_pickup = _step_mutation("complete-pickup")
+    start_dropoff = _step_mutation("start-dropoff")
+    arrive_dropoff = _step_mutation("arrive-dropoff")
+    complete_dropoff = _step_mutation(
+        "complete-dropoff", "Needs a dropoff photo where the region requires proof."
+    )
+    complete_job = _step_mutation("complete", "Finish the job; the driver's earnings are credited.")
 
     @strawberry.mutation(description="GPS points of the assigned driver while the job is active (1 to 100).")
     async def report_tracking(
@@ -117,14 +85,13 @@ class Mutation:
         data = None
         if file is not None:
             data = await _read_upload(file, info.context.platform.storage.max_bytes)
-        image = await call(
+        image = await call_idempotent(
             info,
             media.add_job_image,
             str(job_id),
             kind,
             upload_id=str(upload_id) if upload_id is not None else None,
             data=data,
-            idempotency_key=info.context.idempotency_key,
         )
         return t.JobImage.from_pydantic(image)
 
@@ -140,10 +107,7 @@ class Mutation:
 
     @strawberry.mutation(description="Book a delivery from a quote (honours the Idempotency-Key header).")
     async def create_order(self, info: Ctx, input: i.OrderInput) -> t.Job:
-        key = info.context.idempotency_key
-        return t.Job.from_pydantic(
-            await call(info, orders.create_order, input.to_pydantic(), idempotency_key=key)
-        )
+        return t.Job.from_pydantic(await call_idempotent(info, orders.create_order, input.to_pydantic()))
 
     @strawberry.mutation(description="Cancel an order: free while searching, a fee once accepted.")
     async def cancel_order(self, info: Ctx, job_id: strawberry.ID, reason: str | None = None) -> t.Job:
@@ -171,18 +135,12 @@ class Mutation:
 
     @strawberry.mutation(description="Flag a problem on a job; imageIds must be images of this job.")
     async def report_issue(self, info: Ctx, job_id: strawberry.ID, input: i.IssueInput) -> t.JobIssue:
-        key = info.context.idempotency_key
-        issue = await call(
-            info, messaging.report_issue, str(job_id), input.to_pydantic(), idempotency_key=key
-        )
+        issue = await call_idempotent(info, messaging.report_issue, str(job_id), input.to_pydantic())
         return t.JobIssue.from_pydantic(issue)
 
     @strawberry.mutation(description="Write in the job's chat (1 to 2000 characters, while active).")
     async def send_message(self, info: Ctx, job_id: strawberry.ID, body: str) -> t.Message:
-        key = info.context.idempotency_key
-        message = await call(
-            info, messaging.send_message, str(job_id), MessageIn(body=body), idempotency_key=key
-        )
+        message = await call_idempotent(info, messaging.send_message, str(job_id), MessageIn(body=body))
         return t.Message.from_pydantic(message)
 
     @strawberry.mutation(description="Mark the other side's messages read up to upTo (default all).")

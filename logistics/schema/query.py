@@ -1,16 +1,12 @@
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
-from strawberry.types import Info
 
 from logistics.resolvers import drivers, init, jobs, media, messaging, offer_log, orders
 from logistics.schema import types as t
-from logistics.schema.context import GraphQLContext, call
+from logistics.schema.context import call
+from logistics.schema.fields import Ctx, job_page_field, page_field
 from logistics.shapes.jobs import JobListFilter, JobStatus
-
-Ctx = Info[GraphQLContext, Any]
 
 
 @strawberry.type
@@ -70,32 +66,18 @@ class Query:
     async def track_order(self, info: Ctx, job_id: strawberry.ID) -> t.OrderTracking:
         return t.OrderTracking.from_pydantic(await call(info, orders.track_order, str(job_id)))
 
-    @strawberry.field(description="A job's photos, oldest first (participants only).")
-    async def job_images(
-        self, info: Ctx, job_id: strawberry.ID, limit: int = 20, cursor: str | None = None
-    ) -> t.JobImagePage:
-        page = await call(info, media.list_job_images, str(job_id), limit=limit, cursor=cursor)
-        return t.JobImagePage.from_pydantic(page)
-
-    @strawberry.field(description="Drivers waiting for review (ops role).")
-    async def pending_drivers(self, info: Ctx, limit: int = 20, cursor: str | None = None) -> t.DriverPage:
-        return t.DriverPage.from_pydantic(
-            await call(info, drivers.pending_drivers, limit=limit, cursor=cursor)
-        )
-
-    @strawberry.field(description="Problems flagged on a job, oldest first (participants only).")
-    async def job_issues(
-        self, info: Ctx, job_id: strawberry.ID, limit: int = 20, cursor: str | None = None
-    ) -> t.JobIssuePage:
-        page = await call(info, messaging.list_issues, str(job_id), limit=limit, cursor=cursor)
-        return t.JobIssuePage.from_pydantic(page)
-
-    @strawberry.field(description="The job's chat, oldest first (participants only).")
-    async def messages(
-        self, info: Ctx, job_id: strawberry.ID, limit: int = 20, cursor: str | None = None
-    ) -> t.MessagePage:
-        page = await call(info, messaging.list_messages, str(job_id), limit=limit, cursor=cursor)
-        return t.MessagePage.from_pydantic(page)
+    job_images = job_page_field(
+        media.list_job_images, t.JobImagePage, "A job's photos, oldest first (participants only)."
+    )
+    pending_drivers = page_field(
+        drivers.pending_drivers, t.DriverPage, "Drivers waiting for review (ops role)."
+    )
+    job_issues = job_page_field(
+        messaging.list_issues, t.JobIssuePage, "Problems flagged on a job, oldest first (participants only)."
+    )
+    messages = job_page_field(
+        messaging.list_messages, t.MessagePage, "The job's chat, oldest first (participants only)."
+    )
 
     @strawberry.field(description="Phone numbers of the job's participants, while it is active.")
     async def contacts(self, info: Ctx, job_id: strawberry.ID) -> t.Contacts:

@@ -1,5 +1,6 @@
 from datetime import datetime
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,6 +11,15 @@ __all__ = ["ItemSize", "VehicleType"]
 
 class Shape(BaseModel):
     model_config = ConfigDict(use_enum_values=False, str_strip_whitespace=True)
+
+
+T = TypeVar("T")
+
+
+class Page(Shape, Generic[T]):
+    # No docstring: it would describe every page in the API documents.
+    items: list[T]
+    next_cursor: str | None = None
 
 
 class Money(Shape):
@@ -85,15 +95,6 @@ class Vehicle(Shape):
     color: str | None = Field(default=None, max_length=30)
 
 
-class PaymentMethod(StrEnum):
-    STRIPE = "stripe"
-    PAYPAL = "paypal"
-    CASH = "cash"
-    INVOICE = "invoice"
+PaymentMethod = StrEnum("PaymentMethod", "STRIPE PAYPAL CASH INVOICE")
 
-
-class PaymentStatus(StrEnum):
-    UNPAID = "unpaid"
-    PENDING = "pending"
-    PAID = "paid"
-    REFUNDED = "refunded"
+PaymentStatus = StrEnum("PaymentStatus", "UNPAID PENDING PAID REFUNDED")

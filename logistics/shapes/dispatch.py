@@ -3,13 +3,7 @@ from enum import StrEnum
 
 from logistics.shapes.common import Shape
 
-
-class OfferStatus(StrEnum):
-    PENDING = "pending"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-    WITHDRAWN = "withdrawn"
+OfferStatus = StrEnum("OfferStatus", "PENDING ACCEPTED REJECTED EXPIRED WITHDRAWN")
 
 
 class OfferLogEntry(Shape):

@@ -3,13 +3,9 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from logistics.shapes.common import ItemSize, Money, Shape, Vehicle, VehicleType
+from logistics.shapes.common import ItemSize, Money, Page, Shape, Vehicle, VehicleType
 
-
-class DriverStatus(StrEnum):
-    PENDING_REVIEW = "pending_review"
-    APPROVED = "approved"
-    SUSPENDED = "suspended"
+DriverStatus = StrEnum("DriverStatus", "PENDING_REVIEW APPROVED SUSPENDED")
 
 
 class Licence(Shape):
@@ -108,6 +104,5 @@ class InitView(Shape):
     region: RegionView
 
 
-class DriverPage(Shape):
-    items: list[DriverView]
-    next_cursor: str | None = None
+class DriverPage(Page[DriverView]):
+    pass

@@ -37,9 +37,7 @@ class DriverLocation(Shape):
     eta_seconds: int | None = None
 
 
-class FeedChangeKind(StrEnum):
-    ENTERED = "entered"
-    LEFT = "left"
+FeedChangeKind = StrEnum("FeedChangeKind", "ENTERED LEFT")
 
 
 class FeedChange(Shape):

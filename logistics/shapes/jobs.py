@@ -10,6 +10,7 @@ from logistics.shapes.common import (
     Item,
     LocationReport,
     Money,
+    Page,
     PaymentMethod,
     PaymentStatus,
     Point,
@@ -20,32 +21,13 @@ from logistics.shapes.common import (
     VehicleType,
 )
 
+CreatedBy = StrEnum("CreatedBy", "CUSTOMER MERCHANT DRIVER")
 
-class CreatedBy(StrEnum):
-    CUSTOMER = "customer"
-    MERCHANT = "merchant"
-    DRIVER = "driver"
+ActorRole = StrEnum("ActorRole", "CUSTOMER MERCHANT DRIVER SYSTEM OPS")
 
+RejectReason = StrEnum("RejectReason", "TOO_FAR VEHICLE_UNSUITABLE BUSY OTHER")
 
-class ActorRole(StrEnum):
-    CUSTOMER = "customer"
-    MERCHANT = "merchant"
-    DRIVER = "driver"
-    SYSTEM = "system"
-    OPS = "ops"
-
-
-class RejectReason(StrEnum):
-    TOO_FAR = "too_far"
-    VEHICLE_UNSUITABLE = "vehicle_unsuitable"
-    BUSY = "busy"
-    OTHER = "other"
-
-
-class JobListFilter(StrEnum):
-    ACTIVE = "active"
-    COMPLETED = "completed"
-    ALL = "all"
+JobListFilter = StrEnum("JobListFilter", "ACTIVE COMPLETED ALL")
 
 
 class TransitionIn(Shape):
@@ -136,9 +118,8 @@ class JobView(Shape):
     offer: OfferSummary | None = None
 
 
-class JobPage(Shape):
-    items: list[JobView]
-    next_cursor: str | None = None
+class JobPage(Page[JobView]):
+    pass
 
 
 class TrackingIn(Shape):

@@ -3,22 +3,11 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from logistics.shapes.common import Shape
+from logistics.shapes.common import Page, Shape
 
+UploadPurpose = StrEnum("UploadPurpose", "LICENCE INSURANCE VEHICLE PROOF AVATAR")
 
-class UploadPurpose(StrEnum):
-    LICENCE = "licence"
-    INSURANCE = "insurance"
-    VEHICLE = "vehicle"
-    PROOF = "proof"
-    AVATAR = "avatar"
-
-
-class ImageKind(StrEnum):
-    PICKUP = "pickup"
-    DROPOFF = "dropoff"
-    DAMAGE = "damage"
-    OTHER = "other"
+ImageKind = StrEnum("ImageKind", "PICKUP DROPOFF DAMAGE OTHER")
 
 
 class UploadView(Shape):
@@ -45,6 +34,5 @@ class ImageView(Shape):
     created_at: datetime
 
 
-class ImagePage(Shape):
-    items: list[ImageView]
-    next_cursor: str | None = None
+class ImagePage(Page[ImageView]):
+    pass

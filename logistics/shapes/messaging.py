@@ -3,26 +3,16 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from logistics.shapes.common import Contact, Shape
+from logistics.shapes.common import Contact, Page, Shape
 
+ParticipantRole = StrEnum("ParticipantRole", "CUSTOMER DRIVER")
 
-class ParticipantRole(StrEnum):
-    CUSTOMER = "customer"
-    DRIVER = "driver"
+IssueType = StrEnum(
+    "IssueType",
+    "ITEM_MISSING ITEM_DAMAGED WRONG_ADDRESS CUSTOMER_UNREACHABLE PICKUP_CLOSED OTHER",
+)
 
-
-class IssueType(StrEnum):
-    ITEM_MISSING = "item_missing"
-    ITEM_DAMAGED = "item_damaged"
-    WRONG_ADDRESS = "wrong_address"
-    CUSTOMER_UNREACHABLE = "customer_unreachable"
-    PICKUP_CLOSED = "pickup_closed"
-    OTHER = "other"
-
-
-class IssueStatus(StrEnum):
-    OPEN = "open"
-    RESOLVED = "resolved"
+IssueStatus = StrEnum("IssueStatus", "OPEN RESOLVED")
 
 
 class MessageIn(Shape):
@@ -38,9 +28,8 @@ class MessageView(Shape):
     read_at: datetime | None = None
 
 
-class MessagePage(Shape):
-    items: list[MessageView]
-    next_cursor: str | None = None
+class MessagePage(Page[MessageView]):
+    pass
 
 
 class MarkReadIn(Shape):
@@ -68,9 +57,8 @@ class IssueView(Shape):
     created_at: datetime
 
 
-class IssuePage(Shape):
-    items: list[IssueView]
-    next_cursor: str | None = None
+class IssuePage(Page[IssueView]):
+    pass
 
 
 class SupportContact(Shape):

@@ -3,24 +3,13 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from logistics.shapes.common import Money, Shape
+from logistics.shapes.common import Money, Page, Shape
 
+PaymentPurpose = StrEnum("PaymentPurpose", "DELIVERY TIP")
 
-class PaymentPurpose(StrEnum):
-    DELIVERY = "delivery"
-    TIP = "tip"
+CardOrWallet = StrEnum("CardOrWallet", "STRIPE PAYPAL")
 
-
-class CardOrWallet(StrEnum):
-    STRIPE = "stripe"
-    PAYPAL = "paypal"
-
-
-class PaymentState(StrEnum):
-    PENDING = "pending"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    REFUNDED = "refunded"
+PaymentState = StrEnum("PaymentState", "PENDING SUCCEEDED FAILED REFUNDED")
 
 
 class StripeConfig(Shape):
@@ -89,10 +78,7 @@ class TipResult(Shape):
     status: PaymentState
 
 
-class PayoutMethodType(StrEnum):
-    BANK_ACCOUNT = "bank_account"
-    DEBIT_CARD = "debit_card"
-    PAYPAL = "paypal"
+PayoutMethodType = StrEnum("PayoutMethodType", "BANK_ACCOUNT DEBIT_CARD PAYPAL")
 
 
 class PayoutDetails(Shape):
@@ -133,15 +119,11 @@ class PayoutMethodView(Shape):
     created_at: datetime
 
 
-class PayoutMethodPage(Shape):
-    items: list[PayoutMethodView]
-    next_cursor: str | None = None
+class PayoutMethodPage(Page[PayoutMethodView]):
+    pass
 
 
-class PayoutState(StrEnum):
-    PENDING = "pending"
-    PAID = "paid"
-    FAILED = "failed"
+PayoutState = StrEnum("PayoutState", "PENDING PAID FAILED")
 
 
 class PayoutRequestIn(Shape):
@@ -159,17 +141,11 @@ class PayoutView(Shape):
     failure_reason: str | None = None
 
 
-class PayoutPage(Shape):
-    items: list[PayoutView]
-    next_cursor: str | None = None
+class PayoutPage(Page[PayoutView]):
+    pass
 
 
-class LineType(StrEnum):
-    EARNING = "earning"
-    TIP = "tip"
-    CANCELLATION_FEE = "cancellation_fee"
-    PAYOUT = "payout"
-    ADJUSTMENT = "adjustment"
+LineType = StrEnum("LineType", "EARNING TIP CANCELLATION_FEE PAYOUT ADJUSTMENT")
 
 
 class PaymentLine(Shape):
