@@ -9,7 +9,7 @@ from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, validation_failed
 from logistics.geo import bounding_box, haversine_m
 from logistics.job import feed
-from logistics.job.access import driver_of, for_drivers, job_access, load
+from logistics.job.access import JobAccess, driver_of, for_drivers, job_access, load
 from logistics.job.events import watch_feed
 from logistics.job.lifecycle import append_event, invalid_transition, record_transition
 from logistics.job.status import ACTIVE_STATUSES, JobStatus
@@ -199,13 +199,7 @@ async def _approved_driver_or_none(ctx: Ctx) -> Driver | None:
 async def accept_job(ctx: Ctx, driver: Driver, job_id: str) -> JobView:
     """Take a job the feed rule opens to this driver. One conditional UPDATE decides among
     racing drivers."""
-    try:
-        access = await job_access(ctx, job_id, allow_feed=True)
-    except DomainError as exc:
-        # The feed showed it a moment ago: the driver who came second hears why it is gone.
-        if exc.code is ErrorCode.NOT_FOUND and await _taken_by_another_driver(ctx, job_id, driver):
-            raise DomainError(ErrorCode.OFFER_TAKEN, "another driver has taken this job") from exc
-        raise
+    access = await _open_job_access(ctx, driver, job_id)
     job = access.job
     if job.driver_id == driver.id:
         if job.status == JobStatus.ACCEPTED:
@@ -245,6 +239,18 @@ async def accept_job(ctx: Ctx, driver: Driver, job_id: str) -> JobView:
     return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="driver")
 
 
+async def _open_job_access(ctx: Ctx, driver: Driver, job_id: str, *, lock: bool = False) -> JobAccess:
+    """The caller's access to a job it means to answer (accept or reject). A job the feed
+    showed it a moment ago that another driver now holds, or holds the offer of, is
+    ``OFFER_TAKEN``: the driver who came second hears why it is gone."""
+    try:
+        return await job_access(ctx, job_id, allow_feed=True, lock=lock)
+    except DomainError as exc:
+        if exc.code is ErrorCode.NOT_FOUND and await _taken_by_another_driver(ctx, job_id, driver):
+            raise DomainError(ErrorCode.OFFER_TAKEN, "another driver has taken this job") from exc
+        raise
+
+
 async def _taken_by_another_driver(ctx: Ctx, job_id: str, driver: Driver) -> bool:
     """A job this driver could have taken by the feed rule, now another driver's (assigned,
     or under a live exclusive offer); not a driver's own custom delivery."""
@@ -262,7 +268,7 @@ async def reject_job(ctx: Ctx, driver: Driver, job_id: str, data: RejectIn) -> R
     """Pass on a job: it leaves this driver's feed; dispatch moves on to the next driver."""
     # The job's row first, then its offer, in the order accept and cancel take them: closing
     # the offer first would deadlock with a driver accepting the job at the same moment.
-    access = await job_access(ctx, job_id, allow_feed=True, lock=True)
+    access = await _open_job_access(ctx, driver, job_id, lock=True)
     if access.role != "feed":
         raise (
             invalid_transition(access.job, "rejected")
