@@ -1,4 +1,5 @@
-"""The double-entry ledger: the only source of a driver's balance.
+"""The double-entry ledger: the only source of a driver's balance, and the one place that
+says how each movement of money is posted.
 
 A posting is a set of entries that sums to zero in one currency. ``post`` refuses anything
 else, so money can only move, never appear or vanish.
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from logistics.models import LedgerEntry
+from logistics.models import Job, LedgerEntry, Payout
 from logistics.models.base import new_id, utcnow
 
 # A driver's available balance: what the platform owes it.
@@ -77,83 +78,90 @@ async def balance(session: AsyncSession, account: str, owner_id: str, currency: 
     return int((await session.execute(query)).scalar_one())
 
 
-def completion_legs(
-    *,
-    job_id: str,
-    customer_id: str,
-    driver_id: str,
-    price: int,
-    earnings: int,
-    payment_method: str,
-    paid: bool,
-) -> list[Leg]:
+# --- the recipes: every movement of money the platform makes, as one posting each ----------
+
+
+async def _job_posting(session: AsyncSession, job: Job, type: str, at: datetime, legs: list[Leg]) -> str:
+    return await post(session, type=type, currency=job.currency, legs=legs, job_id=job.id, at=at)
+
+
+async def post_completion(session: AsyncSession, job: Job, *, driver_id: str, at: datetime) -> str:
     """A completed job: the driver's share and the platform's commission, from wherever the
     customer's money is (prepaid through a provider, cash in the driver's hand, or an invoice)."""
+    price, earnings = job.price, job.driver_earnings
     commission = price - earnings
-    if paid:
-        return [
-            Leg(PREPAID_JOBS, job_id, -price),
+    if job.payment_status == "paid":
+        legs = [
+            Leg(PREPAID_JOBS, job.id, -price),
             Leg(DRIVER_EARNINGS, driver_id, earnings),
             Leg(PLATFORM_REVENUE, "", commission),
         ]
-    if payment_method == "cash":
-        return [
-            Leg(CUSTOMER_PAYMENTS, customer_id, -price),
+    elif job.payment_method == "cash":
+        legs = [
+            Leg(CUSTOMER_PAYMENTS, job.customer_id, -price),
             Leg(DRIVER_CASH, driver_id, earnings),
             Leg(PLATFORM_RECEIVABLE, driver_id, commission),
         ]
-    return [
-        Leg(CUSTOMER_PAYMENTS, customer_id, -price),
-        Leg(DRIVER_EARNINGS, driver_id, earnings),
-        Leg(PLATFORM_REVENUE, "", commission),
-    ]
+    else:
+        legs = [
+            Leg(CUSTOMER_PAYMENTS, job.customer_id, -price),
+            Leg(DRIVER_EARNINGS, driver_id, earnings),
+            Leg(PLATFORM_REVENUE, "", commission),
+        ]
+    return await _job_posting(session, job, "earning", at, legs)
 
 
-def cancellation_legs(
-    *,
-    job_id: str,
-    customer_id: str,
-    driver_id: str | None,
-    price: int,
-    fee: int,
-    driver_share: int,
-    paid: bool,
-) -> list[Leg]:
+async def post_cancellation(
+    session: AsyncSession, job: Job, *, fee: int, driver_share: int, at: datetime
+) -> str:
     """A cancelled job: the fee split between driver and platform; a prepaid job's price
     less the fee goes back to the customer."""
     legs = [Leg(PLATFORM_REVENUE, "", fee - driver_share)]
-    if driver_id is not None:
-        legs.append(Leg(DRIVER_EARNINGS, driver_id, driver_share))
-    if paid:
-        legs += [Leg(PREPAID_JOBS, job_id, -price), Leg(CUSTOMER_PAYMENTS, customer_id, price - fee)]
+    if job.driver_id is not None:
+        legs.append(Leg(DRIVER_EARNINGS, job.driver_id, driver_share))
+    if job.payment_status == "paid":
+        legs += [
+            Leg(PREPAID_JOBS, job.id, -job.price),
+            Leg(CUSTOMER_PAYMENTS, job.customer_id, job.price - fee),
+        ]
     else:
-        legs.append(Leg(CUSTOMER_PAYMENTS, customer_id, -fee))
-    return legs
+        legs.append(Leg(CUSTOMER_PAYMENTS, job.customer_id, -fee))
+    return await _job_posting(session, job, "cancellation", at, legs)
 
 
-def prepayment_legs(*, job_id: str, customer_id: str, amount: int) -> list[Leg]:
+async def post_prepayment(session: AsyncSession, job: Job, amount: int, *, at: datetime) -> str:
     """A customer paid a job's price through a provider: held until completion or cancel."""
-    return [Leg(CUSTOMER_PAYMENTS, customer_id, -amount), Leg(PREPAID_JOBS, job_id, amount)]
+    legs = [Leg(CUSTOMER_PAYMENTS, job.customer_id, -amount), Leg(PREPAID_JOBS, job.id, amount)]
+    return await _job_posting(session, job, "payment", at, legs)
 
 
-def prepayment_refund_legs(*, job_id: str, customer_id: str, amount: int) -> list[Leg]:
+async def post_prepayment_refund(session: AsyncSession, job: Job, amount: int, *, at: datetime) -> str:
     """A held payment goes back to the customer."""
-    return [Leg(PREPAID_JOBS, job_id, -amount), Leg(CUSTOMER_PAYMENTS, customer_id, amount)]
+    legs = [Leg(PREPAID_JOBS, job.id, -amount), Leg(CUSTOMER_PAYMENTS, job.customer_id, amount)]
+    return await _job_posting(session, job, "refund", at, legs)
 
 
-def tip_legs(*, customer_id: str, driver_id: str, amount: int) -> list[Leg]:
-    """A tip goes wholly to the driver."""
-    return [Leg(CUSTOMER_PAYMENTS, customer_id, -amount), Leg(DRIVER_EARNINGS, driver_id, amount)]
+async def post_tip(session: AsyncSession, job: Job, amount: int, *, at: datetime) -> str:
+    """A tip goes wholly to the job's driver."""
+    assert job.driver_id is not None
+    legs = [Leg(CUSTOMER_PAYMENTS, job.customer_id, -amount), Leg(DRIVER_EARNINGS, job.driver_id, amount)]
+    return await _job_posting(session, job, "tip", at, legs)
 
 
-def payout_legs(*, driver_id: str, amount: int) -> list[Leg]:
+async def post_payout(session: AsyncSession, payout: Payout, *, at: datetime) -> str:
     """A payout leaves the driver's balance for the payouts in transit."""
-    return [Leg(DRIVER_EARNINGS, driver_id, -amount), Leg(PAYOUTS_IN_TRANSIT, driver_id, amount)]
-
-
-def payout_settled_legs(*, driver_id: str, amount: int, paid: bool) -> list[Leg]:
-    """Paid: the money has left the platform. Failed: it returns to the balance."""
-    return [
-        Leg(PAYOUTS_IN_TRANSIT, driver_id, -amount),
-        Leg(PAYOUTS_SETTLED if paid else DRIVER_EARNINGS, driver_id, amount),
+    legs = [
+        Leg(DRIVER_EARNINGS, payout.driver_id, -payout.amount),
+        Leg(PAYOUTS_IN_TRANSIT, payout.driver_id, payout.amount),
     ]
+    return await post(session, type="payout", currency=payout.currency, legs=legs, at=at)
+
+
+async def post_payout_settled(session: AsyncSession, payout: Payout, *, paid: bool, at: datetime) -> str:
+    """Paid: the money has left the platform. Failed: it returns to the balance."""
+    legs = [
+        Leg(PAYOUTS_IN_TRANSIT, payout.driver_id, -payout.amount),
+        Leg(PAYOUTS_SETTLED if paid else DRIVER_EARNINGS, payout.driver_id, payout.amount),
+    ]
+    kind = "payout_paid" if paid else "payout_reversal"
+    return await post(session, type=kind, currency=payout.currency, legs=legs, at=at)

@@ -62,19 +62,4 @@ async def advance_job(ctx: Ctx, driver: Driver, job_id: str, step: str, data: Tr
 
 async def _settle_completed_job(ctx: Ctx, job: Job, *, driver_id: str) -> None:
     job.completed_at = ctx.now()
-    await ledger.post(
-        ctx.session,
-        at=ctx.now(),
-        type="earning",
-        currency=job.currency,
-        job_id=job.id,
-        legs=ledger.completion_legs(
-            job_id=job.id,
-            customer_id=job.customer_id,
-            driver_id=driver_id,
-            price=job.price,
-            earnings=job.driver_earnings,
-            payment_method=job.payment_method,
-            paid=job.payment_status == "paid",
-        ),
-    )
+    await ledger.post_completion(ctx.session, job, driver_id=driver_id, at=ctx.now())

@@ -233,22 +233,7 @@ async def cancel_order(ctx: Ctx, job_id: str, data: CancelIn) -> JobView:
         refund = job.price - fee if paid else 0
         if fee or paid:
             driver_share = fee * region.cancellation_driver_share_bps // 10_000 if job.driver_id else 0
-            await ledger.post(
-                ctx.session,
-                at=ctx.now(),
-                type="cancellation",
-                currency=job.currency,
-                job_id=job.id,
-                legs=ledger.cancellation_legs(
-                    job_id=job.id,
-                    customer_id=job.customer_id,
-                    driver_id=job.driver_id,
-                    price=job.price,
-                    fee=fee,
-                    driver_share=driver_share,
-                    paid=paid,
-                ),
-            )
+            await ledger.post_cancellation(ctx.session, job, fee=fee, driver_share=driver_share, at=ctx.now())
         if refund:
             await payments.refund_delivery(ctx, job, refund)
         job.cancellation = {

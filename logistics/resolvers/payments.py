@@ -257,14 +257,7 @@ async def settle_payment(ctx: Ctx, payment: Payment, charge: ProviderCharge) -> 
 
 
 async def _delivery_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
-    await ledger.post(
-        ctx.session,
-        at=ctx.now(),
-        type="payment",
-        currency=payment.currency,
-        job_id=job.id,
-        legs=ledger.prepayment_legs(job_id=job.id, customer_id=job.customer_id, amount=payment.amount),
-    )
+    await ledger.post_prepayment(ctx.session, job, payment.amount, at=ctx.now())
     if job.status == JobStatus.AWAITING_PAYMENT and must_move(job, JobStatus.SEARCHING):
         job.payment_status = "paid"
         await record_transition(
@@ -275,14 +268,7 @@ async def _delivery_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
     # The order no longer waits for this money: the customer cancelled meanwhile (a late
     # webhook, say), or paid it already through the other provider. It goes straight back,
     # through this payment's provider; the order's own payment is left as it is.
-    await ledger.post(
-        ctx.session,
-        at=ctx.now(),
-        type="refund",
-        currency=payment.currency,
-        job_id=job.id,
-        legs=ledger.prepayment_refund_legs(job_id=job.id, customer_id=job.customer_id, amount=payment.amount),
-    )
+    await ledger.post_prepayment_refund(ctx.session, job, payment.amount, at=ctx.now())
     await _refund(ctx, payment, payment.amount)
     if job.status == JobStatus.CANCELLED:
         job.payment_status = "refunded"
@@ -291,15 +277,7 @@ async def _delivery_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
 
 
 async def _tip_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
-    assert job.driver_id is not None
-    await ledger.post(
-        ctx.session,
-        at=ctx.now(),
-        type="tip",
-        currency=payment.currency,
-        job_id=job.id,
-        legs=ledger.tip_legs(customer_id=job.customer_id, driver_id=job.driver_id, amount=payment.amount),
-    )
+    await ledger.post_tip(ctx.session, job, payment.amount, at=ctx.now())
 
 
 async def refund_delivery(ctx: Ctx, job: Job, amount: int) -> None:

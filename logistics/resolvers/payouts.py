@@ -259,13 +259,7 @@ async def request_payout(
         )
         ctx.session.add(payout)
         await ctx.session.flush()
-        await ledger.post(
-            ctx.session,
-            at=ctx.now(),
-            type="payout",
-            currency=currency,
-            legs=ledger.payout_legs(driver_id=driver.id, amount=amount),
-        )
+        await ledger.post_payout(ctx.session, payout, at=ctx.now())
         await _send(ctx, payout, method)
         return payout.id, payout_view(payout)
 
@@ -300,13 +294,7 @@ async def settle_payout(ctx: Ctx, payout: Payout, *, paid: bool, reason: str | N
     payout.paid_at = ctx.now() if paid else None
     payout.failure_reason = None if paid else (reason or "the payout failed")
     ctx.session.add(payout)
-    await ledger.post(
-        ctx.session,
-        at=ctx.now(),
-        type="payout_paid" if paid else "payout_reversal",
-        currency=payout.currency,
-        legs=ledger.payout_settled_legs(driver_id=payout.driver_id, amount=payout.amount, paid=paid),
-    )
+    await ledger.post_payout_settled(ctx.session, payout, paid=paid, at=ctx.now())
 
 
 async def _own_payout(ctx: Ctx, driver: Driver, payout_id: str) -> Payout:
