@@ -10,6 +10,18 @@ from logistics.config import SIZE_RANK, VEHICLE_RANK, ItemSize, Region, VehicleT
 from logistics.errors import DomainError, ErrorCode
 from logistics.geo import in_region, road_distance_m, travel_seconds
 
+# The columns a priced trip gives a quote, and a quote gives the job booked from it.
+PRICED_COLUMNS = (
+    "region_id",
+    "vehicle_type",
+    "currency",
+    "price",
+    "breakdown",
+    "driver_earnings",
+    "distance_m",
+    "duration_s",
+)
+
 
 @dataclass(frozen=True)
 class PricedTrip:
@@ -20,6 +32,12 @@ class PricedTrip:
     price: int
     breakdown: list[dict[str, Any]]
     driver_earnings: int
+
+    def columns(self) -> dict[str, Any]:
+        """The priced trip's columns, as a quote and the job booked from it keep them."""
+        columns = {name: getattr(self, name, None) for name in PRICED_COLUMNS}
+        region_id, vehicle, currency = self.region.id, self.vehicle_type.value, self.region.currency
+        return {**columns, "region_id": region_id, "vehicle_type": vehicle, "currency": currency}
 
 
 def vehicle_fits(region: Region, vehicle_type: VehicleType, items: list[dict[str, Any]]) -> bool:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,58 +64,35 @@ class JobFacts:
     offered_before: frozenset[str] = frozenset()
 
     @classmethod
-    def of(
-        cls,
-        job: Job,
-        *,
-        offered_to: str | None = None,
-        rejected_by: frozenset[str] = frozenset(),
-        offered_before: frozenset[str] = frozenset(),
-    ) -> JobFacts:
-        return cls(
-            id=job.id,
-            status=job.status,
-            driver_id=job.driver_id,
-            customer_id=job.customer_id,
-            creator_id=job.creator_id,
-            vehicle_type=job.vehicle_type,
-            lat=job.pickup_lat,
-            lng=job.pickup_lng,
-            offered_to=offered_to,
-            rejected_by=rejected_by,
-            offered_before=offered_before,
-        )
+    def of(cls, job: Job, **sets: Any) -> JobFacts:
+        """The facts of a job row; ``sets`` gives what lives in other tables (its live offer,
+        who rejected it, who was offered it)."""
+        columns = {field: getattr(job, column) for field, column in _JOB_COLUMNS.items()}
+        return cls(**columns, **sets)
 
     def as_event(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "status": self.status,
-            "driver_id": self.driver_id,
-            "customer_id": self.customer_id,
-            "creator_id": self.creator_id,
-            "vehicle_type": self.vehicle_type,
-            "lat": self.lat,
-            "lng": self.lng,
-            "offered_to": self.offered_to,
-            "rejected_by": sorted(self.rejected_by),
-        }
+        """The facts a feed event carries; who was offered the job before matters only to
+        dispatch, which reads it from the database."""
+        data = {field: getattr(self, field) for field in (*_JOB_COLUMNS, "offered_to")}
+        return {**data, "rejected_by": sorted(self.rejected_by)}
 
     @classmethod
-    def from_event(cls, data: dict[str, object]) -> JobFacts:
-        rejected = data.get("rejected_by") or []
-        assert isinstance(rejected, list)
-        return cls(
-            id=str(data["id"]),
-            status=str(data["status"]),
-            driver_id=data["driver_id"],  # type: ignore[arg-type]
-            customer_id=str(data["customer_id"]),
-            creator_id=str(data["creator_id"]),
-            vehicle_type=str(data["vehicle_type"]),
-            lat=float(data["lat"]),  # type: ignore[arg-type]
-            lng=float(data["lng"]),  # type: ignore[arg-type]
-            offered_to=data.get("offered_to"),  # type: ignore[arg-type]
-            rejected_by=frozenset(str(r) for r in rejected),
-        )
+    def from_event(cls, data: dict[str, Any]) -> JobFacts:
+        plain = {field: data[field] for field in (*_JOB_COLUMNS, "offered_to")}
+        return cls(**plain, rejected_by=frozenset(data.get("rejected_by") or ()))
+
+
+# JobFacts field -> Job column.
+_JOB_COLUMNS = {
+    "id": "id",
+    "status": "status",
+    "driver_id": "driver_id",
+    "customer_id": "customer_id",
+    "creator_id": "creator_id",
+    "vehicle_type": "vehicle_type",
+    "lat": "pickup_lat",
+    "lng": "pickup_lng",
+}
 
 
 @dataclass(frozen=True)
@@ -133,18 +111,16 @@ class DriverFacts:
     live_offer_job: str | None = None
 
     @classmethod
-    def of(cls, driver: Driver, *, busy: bool = False, live_offer_job: str | None = None) -> DriverFacts:
+    def of(cls, driver: Driver, **workload: Any) -> DriverFacts:
+        """The facts of a driver row; ``workload`` (busy, live offer) lives in other tables."""
         return cls(
-            id=driver.id,
-            user_id=driver.user_id,
-            vehicle_type=driver.vehicle_type,
+            **{
+                field: getattr(driver, field)
+                for field in ("id", "user_id", "vehicle_type", "online", "lat", "lng")
+            },
             approved=driver.status == "approved",
-            online=driver.online,
-            lat=driver.lat,
-            lng=driver.lng,
             position_at=driver.location_recorded_at,
-            busy=busy,
-            live_offer_job=live_offer_job,
+            **workload,
         )
 
 

@@ -37,12 +37,9 @@ async def init(ctx: Ctx) -> InitView:
             else None,
         ),
         region=RegionView(
-            id=region.id,
-            name=region.name,
-            country=region.country,
-            currency=region.currency,
-            timezone=region.timezone,
-            distance_unit=region.distance_unit,
+            **region.model_dump(
+                include={"id", "name", "country", "currency", "timezone", "distance_unit", "support_phone"}
+            ),
             vehicle_types=[
                 VehicleTypeView(type=vtype, max_weight_kg=spec.max_weight_kg, max_size=spec.max_size)
                 for vtype, spec in region.vehicles.items()
@@ -50,6 +47,5 @@ async def init(ctx: Ctx) -> InitView:
             proof_of_delivery=region.proof_of_delivery,
             service_area=ServiceArea(coordinates=[[list(p) for p in ring] for ring in region.service_area]),
             cancellation_fee=money(region.cancellation_fee, region.currency),
-            support_phone=region.support_phone,
         ),
     )

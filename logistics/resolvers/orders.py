@@ -19,7 +19,7 @@ from logistics.job.lifecycle import invalid_transition, must_move, record_transi
 from logistics.job.status import JobStatus, is_terminal, stage
 from logistics.models import Driver, Job, Quote
 from logistics.platform import Ctx
-from logistics.pricing import price_trip
+from logistics.pricing import PRICED_COLUMNS, price_trip
 from logistics.resolvers import idempotency, payments
 from logistics.resolvers.pagination import keyset_page
 from logistics.resolvers.views import job_view, job_views, timelines
@@ -44,26 +44,20 @@ async def new_job(
 ) -> Job:
     """A new job in its first status, priced by its quote or, without one, like a quote."""
     if quote is not None:
-        region_id, vtype, currency = quote.region_id, quote.vehicle_type, quote.currency
-        price, breakdown, earnings = quote.price, quote.breakdown, quote.driver_earnings
-        distance, duration = quote.distance_m, quote.duration_s
+        priced = {name: getattr(quote, name) for name in PRICED_COLUMNS}
     else:
-        trip = price_trip(
+        priced = price_trip(
             ctx.settings.regions,
             (pickup["point"]["lat"], pickup["point"]["lng"]),
             (dropoff["point"]["lat"], dropoff["point"]["lng"]),
             items,
             vehicle_type,
-        )
-        region_id, vtype, currency = trip.region.id, trip.vehicle_type.value, trip.region.currency
-        price, breakdown, earnings = trip.price, trip.breakdown, trip.driver_earnings
-        distance, duration = trip.distance_m, trip.duration_s
+        ).columns()
     now = ctx.now()
     # Cash and invoice are settled outside the platform's checkout: dispatch starts at once.
     first = JobStatus.SEARCHING if payment_method in ("cash", "invoice") else JobStatus.AWAITING_PAYMENT
     job = Job(
         status=first,
-        region_id=region_id,
         customer_id=customer_id,
         customer_name=(ctx.principal.name or pickup["contact"]["name"])
         if customer_id == ctx.principal.sub
@@ -76,14 +70,8 @@ async def new_job(
         dropoff=dropoff,
         pickup_lat=pickup["point"]["lat"],
         pickup_lng=pickup["point"]["lng"],
+        **priced,
         items=items,
-        vehicle_type=vtype,
-        currency=currency,
-        price=price,
-        breakdown=breakdown,
-        driver_earnings=earnings,
-        distance_m=distance,
-        duration_s=duration,
         payment_method=payment_method,
         payment_status="unpaid",
         quote_id=quote.id if quote else None,

@@ -114,17 +114,10 @@ async def create_quote(ctx: Ctx, data: QuoteIn, *, validated: bool = False) -> Q
         )
     quote = Quote(
         customer_id=ctx.principal.sub,
-        region_id=trip.region.id,
         pickup=data.pickup.model_dump(mode="json"),
         dropoff=data.dropoff.model_dump(mode="json"),
         items=items,
-        vehicle_type=trip.vehicle_type.value,
-        currency=trip.region.currency,
-        price=trip.price,
-        breakdown=trip.breakdown,
-        driver_earnings=trip.driver_earnings,
-        distance_m=trip.distance_m,
-        duration_s=trip.duration_s,
+        **trip.columns(),
         scheduled_at=data.scheduled_at,
         validated=validated,
         checks=[check.model_dump() for check in checks] if checks else None,

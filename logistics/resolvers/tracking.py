@@ -33,13 +33,9 @@ async def report_tracking(
     for report in sorted(points, key=device_time):
         ctx.session.add(
             LocationPoint(
+                **report.model_dump(exclude={"recorded_at"}),
                 job_id=job.id,
                 driver_id=driver.id,
-                lat=report.lat,
-                lng=report.lng,
-                accuracy_m=report.accuracy_m,
-                heading_deg=report.heading_deg,
-                speed_mps=report.speed_mps,
                 recorded_at=device_time(report),
                 received_at=now,
             )
