@@ -16,7 +16,7 @@ type) with the engine's settings (``location_stale_after_s`` 120 s, ``dispatch_m
 10 km):
 
 - ``nearest_drivers`` (the H3 ring search) for ``--queries`` points, after a warm-up;
-- ``nearest_drivers_full_scan`` (measure every eligible driver) in the same run, for the same
+- ``nearest_drivers(..., full_scan=True)`` (measure every eligible driver) in the same run, for the same
   points (at most ``--scan-queries-large`` of them above 10,000 drivers: one scan loads them all).
 
 Each call runs in a read session whose transaction is already open (``await

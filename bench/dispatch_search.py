@@ -22,7 +22,7 @@ from bench.common import percentile
 from bench.dispatch_fleet import PointSampler, create_tables, load_drivers
 from logistics.config import Region
 from logistics.db import Database
-from logistics.dispatch.candidates import eligible_drivers, nearest_drivers, nearest_drivers_full_scan
+from logistics.dispatch.candidates import eligible_drivers, nearest_drivers
 from logistics.geo import H3_RESOLUTION
 from logistics.job.feed import vehicle_types_for
 from logistics.models import Driver
@@ -86,7 +86,9 @@ class Searcher:
         async with self.db.session(write=False) as session:
             await session.connection()
             cpu, started = time.process_time(), time.perf_counter()
-            found = await nearest_drivers_full_scan(session, lat=point.lat, lng=point.lng, **self.kwargs)
+            found = await nearest_drivers(
+                session, lat=point.lat, lng=point.lng, full_scan=True, **self.kwargs
+            )
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         return Timing(elapsed * 1000, cpu * 1000, [c.driver.id for c in found], 0)
 

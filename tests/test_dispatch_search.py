@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from sqlmodel import col
 
 from logistics.db import Database
-from logistics.dispatch.candidates import eligible_drivers, nearest_drivers, nearest_drivers_full_scan
+from logistics.dispatch.candidates import eligible_drivers, nearest_drivers
 from logistics.geo import H3_RESOLUTION, cell_of
 from logistics.job.feed import vehicle_types_for
 from logistics.models import Driver
@@ -84,7 +84,7 @@ async def test_ring_search_finds_what_a_full_scan_finds(
         lat, lng = rng.uniform(*LAT), rng.uniform(*LNG)
         async with db.session(write=False) as session:
             rings = await nearest_drivers(session, lat=lat, lng=lng, **args)
-            scan = await nearest_drivers_full_scan(session, lat=lat, lng=lng, **args)
+            scan = await nearest_drivers(session, lat=lat, lng=lng, full_scan=True, **args)
         assert [(c.driver.id, c.distance_m) for c in rings] == [(c.driver.id, c.distance_m) for c in scan]
         assert len(rings) == want
         for candidate in rings:

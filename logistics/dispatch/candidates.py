@@ -122,6 +122,7 @@ async def nearest_drivers(
     job: feed.JobFacts | None = None,
     want: int = 1,
     lock: bool = False,
+    full_scan: bool = False,
 ) -> list[Candidate]:
     """Up to ``want`` drivers nearest to (lat, lng) whom dispatch may offer ``job`` (without a
     job: who are free to take one), nearest first.
@@ -135,6 +136,13 @@ async def nearest_drivers(
         vehicle_types=vehicle_types, fresh_since=now - timedelta(seconds=max_age_s)
     ).with_only_columns(*_COLUMNS)
     rule = _Rule(job, now, max_age_s, max_radius_m)
+    if full_scan:
+        # Every eligible driver measured, no cells: the ring search's baseline in the
+        # benchmark and its oracle in the tests.
+        near = _within(await session.execute(base), lat, lng, max_radius_m)
+        kept = {d.id for d in await rule.keep(session, [facts for facts, _ in near])}
+        ranked = sorted(((f.id, d) for f, d in near if f.id in kept), key=lambda item: (item[1], item[0]))
+        return await _candidates(session, ranked[:want], rule if lock else None)
     found: dict[str, float] = {}
     searched: set[str] = set()
     max_k = math.ceil(max_radius_m / RING_SPACING_M) + 1
@@ -182,28 +190,3 @@ async def _candidates(
         still = await lock_and_recheck.keep(session, [feed.DriverFacts.of(d) for d in drivers.values()])
         drivers = {facts.id: drivers[facts.id] for facts in still}
     return [Candidate(drivers[driver_id], distance) for driver_id, distance in ranked if driver_id in drivers]
-
-
-async def nearest_drivers_full_scan(
-    session: AsyncSession,
-    *,
-    lat: float,
-    lng: float,
-    vehicle_types: list[str],
-    now: datetime,
-    max_age_s: int,
-    max_radius_m: float,
-    want: int = 1,
-) -> list[Candidate]:
-    """The same answer by measuring every eligible driver: the benchmark's baseline.
-
-    It reads the same columns and applies the same rule as the ring search, so the two
-    differ only in the rows read.
-    """
-    query = eligible_drivers(
-        vehicle_types=vehicle_types, fresh_since=now - timedelta(seconds=max_age_s)
-    ).with_only_columns(*_COLUMNS)
-    near = _within(await session.execute(query), lat, lng, max_radius_m)
-    kept = {d.id for d in await _Rule(None, now, max_age_s, max_radius_m).keep(session, [f for f, _ in near])}
-    ranked = sorted(((f.id, d) for f, d in near if f.id in kept), key=lambda item: (item[1], item[0]))
-    return await _candidates(session, ranked[:want], None)

@@ -6,6 +6,9 @@ All three are for the job's customer and its assigned driver only; anyone else g
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from sqlalchemy import select, update
 from sqlmodel import col
 
@@ -17,7 +20,7 @@ from logistics.platform import Ctx
 from logistics.pubsub import issues_channel, messages_channel
 from logistics.resolvers import idempotency
 from logistics.resolvers.pagination import keyset_page
-from logistics.shapes.common import Contact
+from logistics.shapes.common import Contact, Shape
 from logistics.shapes.messaging import (
     Contacts,
     IssueIn,
@@ -31,13 +34,45 @@ from logistics.shapes.messaging import (
     SupportContact,
 )
 
+V = TypeVar("V", bound=Shape)
+R = TypeVar("R", Message, JobIssue)
 
-def message_view(message: Message) -> MessageView:
-    return MessageView.model_validate(message, from_attributes=True)
+
+async def _post(
+    ctx: Ctx,
+    job_id: str,
+    kind: str,
+    data: Shape,
+    key: str | None,
+    build: Callable[[], R],
+    model: type[R],
+    view: type[V],
+) -> V:
+    """A new post in one of the job's threads (chat or issues), once per key; the thread's
+    subscribers hear of it after the commit."""
+    channel = messages_channel(job_id) if model is Message else issues_channel(job_id)
+    return await idempotency.insert_once(
+        ctx,
+        scope=f"{kind}s.create:{job_id}",
+        key=key,
+        payload=data.model_dump(mode="json"),
+        model=model,
+        build=build,
+        view=view.of,
+        announce=lambda posted: ctx.publish(channel, {"type": kind, **posted.model_dump(mode="json")}),
+    )
 
 
-def issue_view(issue: JobIssue) -> IssueView:
-    return IssueView.model_validate(issue, from_attributes=True)
+async def _thread(
+    ctx: Ctx, job_id: str, model: type[R], view: type[V], limit: int, cursor: str | None
+) -> tuple[list[V], str | None]:
+    """A page of one of the job's threads, oldest first, for its participants."""
+    await participant_access(ctx, job_id)
+    query = select(model).where(col(model.job_id) == job_id)
+    rows, next_cursor = await keyset_page(
+        ctx.session, query, col(model.id), limit=limit, cursor=cursor, newest_first=False
+    )
+    return [view.of(row) for row in rows], next_cursor
 
 
 def _require_active(active: bool, what: str) -> None:
@@ -51,33 +86,27 @@ async def send_message(
     access = await participant_access(ctx, job_id)
     _require_active(is_active(access.job.status), "messages can be sent")
 
-    return await idempotency.insert_once(
+    return await _post(
         ctx,
-        scope=f"messages.create:{job_id}",
-        key=idempotency_key,
-        payload=data.model_dump(mode="json"),
-        model=Message,
-        build=lambda: Message(
+        job_id,
+        "message",
+        data,
+        idempotency_key,
+        lambda: Message(
             job_id=job_id,
             sender_id=ctx.principal.sub,
             sender_role=access.role,
             body=data.body,
             created_at=ctx.now(),
         ),
-        view=message_view,
-        announce=lambda view: ctx.publish(
-            messages_channel(job_id), {"type": "message", **view.model_dump(mode="json")}
-        ),
+        Message,
+        MessageView,
     )
 
 
 async def list_messages(ctx: Ctx, job_id: str, *, limit: int = 20, cursor: str | None = None) -> MessagePage:
-    await participant_access(ctx, job_id)
-    query = select(Message).where(col(Message.job_id) == job_id)
-    messages, next_cursor = await keyset_page(
-        ctx.session, query, col(Message.id), limit=limit, cursor=cursor, newest_first=False
-    )
-    return MessagePage(items=[message_view(m) for m in messages], next_cursor=next_cursor)
+    items, next_cursor = await _thread(ctx, job_id, Message, MessageView, limit, cursor)
+    return MessagePage(items=items, next_cursor=next_cursor)
 
 
 async def mark_messages_read(ctx: Ctx, job_id: str, data: MarkReadIn) -> MarkReadResult:
@@ -125,13 +154,13 @@ async def report_issue(
         if missing:
             raise validation_failed("images must belong to this job", image_ids=", ".join(missing))
 
-    return await idempotency.insert_once(
+    return await _post(
         ctx,
-        scope=f"issues.create:{job_id}",
-        key=idempotency_key,
-        payload=data.model_dump(mode="json"),
-        model=JobIssue,
-        build=lambda: JobIssue(
+        job_id,
+        "issue",
+        data,
+        idempotency_key,
+        lambda: JobIssue(
             job_id=job_id,
             type=data.type.value,
             description=data.description,
@@ -140,20 +169,14 @@ async def report_issue(
             image_ids=image_ids,
             created_at=ctx.now(),
         ),
-        view=issue_view,
-        announce=lambda view: ctx.publish(
-            issues_channel(job_id), {"type": "issue", **view.model_dump(mode="json")}
-        ),
+        JobIssue,
+        IssueView,
     )
 
 
 async def list_issues(ctx: Ctx, job_id: str, *, limit: int = 20, cursor: str | None = None) -> IssuePage:
-    await participant_access(ctx, job_id)
-    query = select(JobIssue).where(col(JobIssue.job_id) == job_id)
-    issues, next_cursor = await keyset_page(
-        ctx.session, query, col(JobIssue.id), limit=limit, cursor=cursor, newest_first=False
-    )
-    return IssuePage(items=[issue_view(i) for i in issues], next_cursor=next_cursor)
+    items, next_cursor = await _thread(ctx, job_id, JobIssue, IssueView, limit, cursor)
+    return IssuePage(items=items, next_cursor=next_cursor)
 
 
 async def contacts(ctx: Ctx, job_id: str) -> Contacts:

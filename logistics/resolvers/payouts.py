@@ -41,10 +41,6 @@ from logistics.shapes.money import (
 )
 
 
-def method_view(method: PayoutMethod) -> PayoutMethodView:
-    return PayoutMethodView.model_validate(method, from_attributes=True)
-
-
 def payout_view(payout: Payout) -> PayoutView:
     return PayoutView.model_validate(
         {
@@ -137,7 +133,7 @@ async def list_payout_methods(
     methods, next_cursor = await keyset_page(
         ctx.session, query, col(PayoutMethod.id), limit=limit, cursor=cursor, newest_first=False
     )
-    return PayoutMethodPage(items=[method_view(m) for m in methods], next_cursor=next_cursor)
+    return PayoutMethodPage(items=[PayoutMethodView.of(m) for m in methods], next_cursor=next_cursor)
 
 
 @for_drivers(lock=True)
@@ -160,10 +156,10 @@ async def add_payout_method(
         )
         ctx.session.add(method)
         await ctx.session.flush()
-        return method.id, method_view(method)
+        return method.id, PayoutMethodView.of(method)
 
     async def replay(method_id: str) -> PayoutMethodView:
-        return method_view(await _own_method(ctx, driver, method_id))
+        return PayoutMethodView.of(await _own_method(ctx, driver, method_id))
 
     # The stored fingerprint is a plain hash of the payload: key the details first, so that an
     # account number cannot be recovered from it by trying candidates.
@@ -181,7 +177,7 @@ async def update_payout_method(
     method.label = data.label
     ctx.session.add(method)
     await ctx.session.flush()
-    return method_view(method)
+    return PayoutMethodView.of(method)
 
 
 @for_drivers(lock=True)
@@ -191,7 +187,7 @@ async def set_default_payout_method(ctx: Ctx, driver: Driver, method_id: str) ->
         method.is_default = method.id == chosen.id
         ctx.session.add(method)
     await ctx.session.flush()
-    return method_view(chosen)
+    return PayoutMethodView.of(chosen)
 
 
 @for_drivers(lock=True)

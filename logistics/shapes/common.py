@@ -1,6 +1,6 @@
 from datetime import datetime
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,6 +11,11 @@ __all__ = ["ItemSize", "VehicleType"]
 
 class Shape(BaseModel):
     model_config = ConfigDict(use_enum_values=False, str_strip_whitespace=True)
+
+    @classmethod
+    def of(cls, row: Any) -> Self:
+        """The view of a row whose attributes carry the view's fields."""
+        return cls.model_validate(row, from_attributes=True)
 
 
 T = TypeVar("T")
