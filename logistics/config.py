@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 2000
+    # Fields selected once fragments are expanded: what bounds the work of one query.
+    graphql_max_fields: int = 2000
 
     stripe_secret_key: str | None = None
     stripe_publishable_key: str | None = None

@@ -61,7 +61,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             # (Not strawberry's ParserCache: it parses without the token limit below.)
             lambda: ValidationCache(maxsize=512),
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-            *complexity_extensions(settings.graphql_max_depth, settings.graphql_max_aliases),
+            *complexity_extensions(
+                settings.graphql_max_depth, settings.graphql_max_aliases, settings.graphql_max_fields
+            ),
             UnitOfWorkExtension,
             ErrorCodes,
         ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -130,8 +131,28 @@ class ErrorCodes(SchemaExtension):
             result.errors = [render_error(error) for error in errors]
 
 
-def complexity_rule(max_depth: int, max_aliases: int) -> type[ValidationRule]:
-    """Depth and alias limits over the whole document, introspection fields included."""
+# ``ofType`` wraps a type at most a few times (list of non-null of ...); GraphiQL's
+# introspection query nests it 9 deep. A longer chain can only be an attempt to dodge the
+# depth limit, which does not count ``ofType``.
+MAX_OF_TYPE_CHAIN = 10
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What a selection set costs once its fragments are expanded."""
+
+    depth: int = 0
+    aliases: int = 0
+    fields: int = 0
+    # The longest run of nested ``ofType`` fields anywhere, and the one starting at the top.
+    of_type_run: int = 0
+    of_type_top: int = 0
+
+
+def complexity_rule(max_depth: int, max_aliases: int, max_fields: int) -> type[ValidationRule]:
+    """Depth, alias and field limits over the whole document, introspection included, with
+    every fragment spread counted as expanded. Each fragment is measured once, so a small
+    document that expands to millions of fields is refused in linear time."""
 
     class ComplexityRule(ValidationRule):
         def __init__(self, context: ValidationContext) -> None:
@@ -140,50 +161,84 @@ def complexity_rule(max_depth: int, max_aliases: int) -> type[ValidationRule]:
             fragments = {
                 d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
             }
+            memo: dict[str, Measure] = {}
             for definition in document.definitions:
                 if not isinstance(definition, OperationDefinitionNode):
                     continue
-                depth, aliases = _measure(definition.selection_set, fragments, frozenset())
+                measure = _measure(definition.selection_set, fragments, memo, set())
                 excesses: list[str] = []
-                if depth > max_depth:
-                    excesses.append(f"the query is {depth} levels deep; at most {max_depth} are allowed")
-                if aliases > max_aliases:
-                    excesses.append(f"the query uses {aliases} aliases; at most {max_aliases} are allowed")
+                if measure.depth > max_depth:
+                    excesses.append(
+                        f"the query is {measure.depth} levels deep; at most {max_depth} are allowed"
+                    )
+                if measure.aliases > max_aliases:
+                    excesses.append(
+                        f"the query uses {measure.aliases} aliases; at most {max_aliases} are allowed"
+                    )
+                if measure.fields > max_fields:
+                    count = f"{measure.fields}" if measure.fields < _CAP else f"more than {_CAP}"
+                    excesses.append(
+                        f"the query selects {count} fields once its fragments are expanded;"
+                        f" at most {max_fields} are allowed"
+                    )
+                if measure.of_type_run > MAX_OF_TYPE_CHAIN:
+                    excesses.append(
+                        f"ofType is nested {measure.of_type_run} deep; at most {MAX_OF_TYPE_CHAIN}"
+                    )
                 for message in excesses:
                     context.report_error(GraphQLError(message, definition, extensions={"code": TOO_COMPLEX}))
 
     return ComplexityRule
 
 
+# Counts are capped here: past any limit the exact figure does not matter, and a document
+# that doubles at each of a thousand fragments must not build a number of a thousand digits.
+_CAP = 10**9
+
+
 def _measure(
-    selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode], seen: frozenset[str]
-) -> tuple[int, int]:
-    """(depth, alias count) of a selection set, following fragments once per path."""
+    selection_set: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    memo: dict[str, Measure],
+    expanding: set[str],
+) -> Measure:
     if selection_set is None:
-        return 0, 0
-    depth, aliases = 0, 0
+        return Measure()
+    depth = aliases = fields = run = top = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
-            sub_depth, sub_aliases = _measure(selection.selection_set, fragments, seen)
-            # A leaf adds no depth. ``ofType`` neither: its chain ends with the type's few
-            # wrappers, so it cannot be used to build an expensive query, and counting it
-            # would refuse the standard introspection query that GraphiQL sends.
-            adds = 1 if selection.selection_set and selection.name.value != "ofType" else 0
-            depth = max(depth, adds + sub_depth)
-            aliases += sub_aliases + (1 if selection.alias else 0)
-        elif isinstance(selection, InlineFragmentNode):
-            sub_depth, sub_aliases = _measure(selection.selection_set, fragments, seen)
-            depth, aliases = max(depth, sub_depth), aliases + sub_aliases
+            sub = _measure(selection.selection_set, fragments, memo, expanding)
+            of_type = selection.name.value == "ofType"
+            # A leaf adds no depth, and neither does ``ofType`` (see MAX_OF_TYPE_CHAIN).
+            adds = 1 if selection.selection_set and not of_type else 0
+            depth = max(depth, adds + sub.depth)
+            aliases += sub.aliases + (1 if selection.alias else 0)
+            fields += 1 + sub.fields
+            chain = 1 + sub.of_type_top if of_type else 0
+            top = max(top, chain)
+            run = max(run, sub.of_type_run, chain)
+            continue
+        if isinstance(selection, InlineFragmentNode):
+            sub = _measure(selection.selection_set, fragments, memo, expanding)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             fragment = fragments.get(name)
-            if fragment is None or name in seen:
+            if fragment is None or name in expanding:
                 continue  # unknown or cyclic fragments are reported by the standard rules
-            sub_depth, sub_aliases = _measure(fragment.selection_set, fragments, seen | {name})
-            depth, aliases = max(depth, sub_depth), aliases + sub_aliases
-    return depth, aliases
+            if name not in memo:
+                expanding.add(name)
+                memo[name] = _measure(fragment.selection_set, fragments, memo, expanding)
+                expanding.discard(name)
+            sub = memo[name]
+        else:
+            continue
+        depth = max(depth, sub.depth)
+        aliases += sub.aliases
+        fields += sub.fields
+        top, run = max(top, sub.of_type_top), max(run, sub.of_type_run)
+    return Measure(depth, min(aliases, _CAP), min(fields, _CAP), run, top)
 
 
-def complexity_extensions(max_depth: int, max_aliases: int) -> list[Any]:
-    rule = complexity_rule(max_depth, max_aliases)
+def complexity_extensions(max_depth: int, max_aliases: int, max_fields: int) -> list[Any]:
+    rule = complexity_rule(max_depth, max_aliases, max_fields)
     return [lambda: AddValidationRules([rule])]
