@@ -28,7 +28,10 @@ EXPIRED = "no answer before the offer expired"
 
 OFFER_LOG = """
 query OfferLog($jobId: ID!) {
-  offerLog(jobId: $jobId) { id jobId driverId status reason distanceM offeredAt expiresAt respondedAt }
+  offerLog(jobId: $jobId) {
+    jobId dispatch { state offers waiting }
+    entries { id jobId driverId status reason distanceM offeredAt expiresAt respondedAt }
+  }
 }
 """
 JOB_UPDATED = """
@@ -57,8 +60,16 @@ async def offer_log(api: Api, job_id: str) -> list[dict[str, Any]]:
     """The job's offers as ops sees them, oldest first."""
     body = await graphql(api, OPS, OFFER_LOG, headers=api.headers(OPS, roles=["ops"]), jobId=job_id)
     assert not body.get("errors"), body
-    entries: list[dict[str, Any]] = body["data"]["offerLog"]
+    entries: list[dict[str, Any]] = body["data"]["offerLog"]["entries"]
     return entries
+
+
+async def dispatch_of(api: Api, job_id: str) -> dict[str, Any] | None:
+    """Where the job's dispatch stands, as ops sees it in the offer log."""
+    body = await graphql(api, OPS, OFFER_LOG, headers=api.headers(OPS, roles=["ops"]), jobId=job_id)
+    assert not body.get("errors"), body
+    progress: dict[str, Any] | None = body["data"]["offerLog"]["dispatch"]
+    return progress
 
 
 async def offer_log_codes(api: Api, sub: str, job_id: str, roles: list[str] | None = None) -> list[str]:

@@ -20,7 +20,9 @@ from sqlmodel import col
 
 from logistics.geo import H3_RESOLUTION, haversine_m
 from logistics.job import feed
+from logistics.job.feed import vehicle_types_for
 from logistics.models import Driver
+from logistics.shapes.dispatch import DispatchWaiting
 
 # Every point outside grid_disk(origin, k) is at least this far from the origin's cell
 # centre, per ring: the hexagons' inradius spacing (sqrt(3) * edge) with an allowance for
@@ -41,15 +43,18 @@ def covered_radius_m(k: int) -> float:
     return max(0.0, (k - 0.5) * RING_SPACING_M)
 
 
-def eligible_drivers(*, vehicle_types: list[str], fresh_since: datetime) -> Select[Driver]:
-    """The rows a ring may hold a candidate in: approved, online, a fresh position, a vehicle
-    that fits. Only a narrowing for the index; the feed rule decides on what it returns."""
-    return select(Driver).where(
+def eligible_drivers(*, vehicle_types: list[str], fresh_since: datetime | None) -> Select[Driver]:
+    """The rows a ring may hold a candidate in: approved, online, a fresh position (unless
+    ``fresh_since`` is None), a vehicle that fits. Only a narrowing for the index; the feed
+    rule decides on what it returns."""
+    query = select(Driver).where(
         col(Driver.status) == "approved",
         col(Driver.online).is_(True),
-        col(Driver.location_recorded_at) >= fresh_since,
         col(Driver.vehicle_type).in_(vehicle_types),
     )
+    if fresh_since is not None:
+        query = query.where(col(Driver.location_recorded_at) >= fresh_since)
+    return query
 
 
 _COLUMNS = (
@@ -190,3 +195,43 @@ async def _candidates(
         still = await lock_and_recheck.keep(session, [feed.DriverFacts.of(d) for d in drivers.values()])
         drivers = {facts.id: drivers[facts.id] for facts in still}
     return [Candidate(drivers[driver_id], distance) for driver_id, distance in ranked if driver_id in drivers]
+
+
+async def why_nobody(
+    session: AsyncSession, job: feed.JobFacts, *, now: datetime, max_age_s: int, max_radius_m: float
+) -> DispatchWaiting:
+    """Why no driver within ``max_radius_m`` of the pickup may be offered ``job``: what the
+    feed rule says of the online drivers there, stale positions included. It runs only when
+    a search found nobody, so that ops can tell an empty area from a busy or a stale one."""
+    origin = h3.latlng_to_cell(job.lat, job.lng, H3_RESOLUTION)
+    cells = list(h3.grid_disk(origin, math.ceil(max_radius_m / RING_SPACING_M) + 1))
+    base = eligible_drivers(vehicle_types=vehicle_types_for(job.vehicle_type), fresh_since=None)
+    near: list[tuple[feed.DriverFacts, float]] = []
+    for start in range(0, len(cells), MAX_CELLS_PER_QUERY):
+        query = base.with_only_columns(*_COLUMNS).where(
+            col(Driver.h3_cell).in_(cells[start : start + MAX_CELLS_PER_QUERY])
+        )
+        near += _within(await session.execute(query), job.lat, job.lng, max_radius_m)
+    blocks = {
+        feed.dispatch_block(driver, job, now=now, stale_after_s=max_age_s, radius_m=max_radius_m)
+        for driver in await feed.with_workload(session, [facts for facts, _ in near])
+    }
+    return waiting_reason(blocks)
+
+
+_TRIED = {feed.Block.OFFERED_BEFORE, feed.Block.REJECTED}
+
+
+def waiting_reason(blocks: set[feed.Block | None]) -> DispatchWaiting:
+    """One word for what kept every nearby driver from an offer. Drivers already tried are
+    set aside first: what ops need to know is why nobody else could be asked."""
+    if not blocks:
+        return DispatchWaiting.NO_DRIVER_NEARBY
+    untried = blocks - _TRIED
+    if not untried:
+        return DispatchWaiting.ALL_TRIED
+    if untried <= {feed.Block.STALE}:
+        return DispatchWaiting.ALL_STALE
+    if untried <= {feed.Block.BUSY, feed.Block.OFFER_PENDING}:
+        return DispatchWaiting.ALL_BUSY
+    return DispatchWaiting.NO_ELIGIBLE_DRIVER

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from logistics.dispatch.candidates import nearest_drivers
+from logistics.config import Settings
+from logistics.dispatch.candidates import nearest_drivers, why_nobody
 from logistics.errors import DomainError, ErrorCode
 from logistics.geo import bounding_box, haversine_m
 from logistics.job import feed
@@ -22,6 +23,7 @@ from logistics.job.status import JobStatus
 from logistics.models import Driver, Job, JobOffer
 from logistics.platform import Ctx
 from logistics.pubsub import offers_channel
+from logistics.shapes.dispatch import DispatchProgress
 from logistics.shapes.events import JobOfferEvent
 
 # A driver coming online is offered the nearest open job within this distance.
@@ -61,6 +63,7 @@ async def _create_offer(ctx: Ctx, job: Job, driver: Driver, distance_m: float) -
         return None
     job.offer_count += 1
     job.dispatch_after = None
+    job.dispatch_waiting = None
     ctx.session.add(job)
     await ctx.session.flush()
     event = JobOfferEvent.model_validate(
@@ -76,6 +79,20 @@ async def _create_offer(ctx: Ctx, job: Job, driver: Driver, distance_m: float) -
     ctx.publish(offers_channel(driver.id), event.model_dump(mode="json"))
     announce_dispatch(ctx, job, "offered")
     return offer
+
+
+def progress(settings: Settings, job: Job, *, live: bool) -> DispatchProgress | None:
+    """Where dispatch stands for a searching job: an offer is live, it still looks (and why
+    nobody could be offered it last time), or its offers ran out and it waits in the feed."""
+    if job.status != JobStatus.SEARCHING or job.driver_id is not None:
+        return None
+    if live:
+        state = "offered"
+    else:
+        state = "open_feed" if job.offer_count >= settings.dispatch_max_offers else "searching"
+    return DispatchProgress.model_validate(
+        {"state": state, "offers": job.offer_count, "waiting": job.dispatch_waiting}
+    )
 
 
 async def start_dispatch(ctx: Ctx, job: Job) -> None:
@@ -99,26 +116,31 @@ async def offer_job_to_next_driver(ctx: Ctx, job: Job) -> JobOffer | None:
         return None
     if job.offer_count >= settings.dispatch_max_offers:
         job.dispatch_after = None
+        job.dispatch_waiting = None
         ctx.session.add(job)
         announce_dispatch(ctx, job, "open_feed")
         return None
+    facts = await feed.one_job_facts(ctx.session, job, ctx.now())
+    now, max_age_s, max_radius_m = ctx.now(), settings.location_stale_after_s, settings.dispatch_max_radius_m
     candidates = await nearest_drivers(
         ctx.session,
         lat=job.pickup_lat,
         lng=job.pickup_lng,
         vehicle_types=vehicle_types_for(job.vehicle_type),
-        now=ctx.now(),
-        max_age_s=settings.location_stale_after_s,
-        max_radius_m=settings.dispatch_max_radius_m,
-        job=await feed.one_job_facts(ctx.session, job, ctx.now()),
+        job=facts,
         want=3,
         lock=not ctx.platform.db.is_sqlite,
+        now=now,
+        max_age_s=max_age_s,
+        max_radius_m=max_radius_m,
     )
     for candidate in candidates:
         offer = await _create_offer(ctx, job, candidate.driver, candidate.distance_m)
         if offer is not None:
             return offer
     job.dispatch_after = ctx.now() + timedelta(seconds=settings.dispatch_retry_s)
+    waiting = await why_nobody(ctx.session, facts, now=now, max_age_s=max_age_s, max_radius_m=max_radius_m)
+    job.dispatch_waiting = waiting.value
     ctx.session.add(job)
     await ctx.session.flush()
     announce_dispatch(ctx, job, "searching")

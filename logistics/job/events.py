@@ -123,7 +123,7 @@ def announce_dispatch(ctx: Ctx, job: Job, state: str) -> None:
             "status": job.status,
             "previous": job.status,
             "at": ctx.now(),
-            "dispatch": {"state": state, "offers": job.offer_count},
+            "dispatch": {"state": state, "offers": job.offer_count, "waiting": job.dispatch_waiting},
         }
     )
     ctx.publish(job_channel(job.id), update.model_dump(mode="json"))

@@ -44,6 +44,8 @@ class Job(PricedTrip, Row, table=True):
     # for one (None: an offer is live, or automatic offers ran out and it waits in the feed).
     offer_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     dispatch_after: datetime | None = utc(default=None, index=True)
+    # Why dispatch found nobody to offer the job to, the last time it looked (None: it did).
+    dispatch_waiting: str | None = Field(default=None, max_length=24)
 
 
 class JobEvent(Row, table=True):

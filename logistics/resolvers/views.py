@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from logistics.config import Region, Settings
+from logistics.dispatch.offers import progress
 from logistics.job.eta import job_eta
+from logistics.job.status import JobStatus
 from logistics.models import Driver, Job, JobEvent, JobImage, JobOffer, Quote, Upload
 from logistics.pricing import region_for
 from logistics.shapes.common import Money, Point, StopView, Vehicle
@@ -127,6 +129,13 @@ async def job_views(
             col(JobOffer.job_id).in_([job.id for job in jobs]),
         )
         my_offers = {offer.job_id: offer for offer in (await session.execute(query)).scalars()}
+    searching = [job.id for job in jobs if job.status == JobStatus.SEARCHING]
+    live_offers: set[str] = set()
+    if searching:
+        live_query = select(col(JobOffer.job_id)).where(
+            col(JobOffer.job_id).in_(searching), col(JobOffer.status) == "pending"
+        )
+        live_offers = set((await session.execute(live_query)).scalars())
     views = []
     for job in jobs:
         driver = drivers.get(job.driver_id) if job.driver_id else None
@@ -172,6 +181,7 @@ async def job_views(
                 distance_m=distance,
                 eta=job_eta(job, region, driver or feed_driver, settings, now),
                 offer=OfferSummary(id=offer.id, expires_at=offer.expires_at) if offer else None,
+                dispatch=progress(settings, job, live=job.id in live_offers),
             )
         )
     return views

@@ -83,9 +83,8 @@ class Query:
     async def contacts(self, info: Ctx, job_id: strawberry.ID) -> t.Contacts:
         return t.Contacts.from_pydantic(await call(info, messaging.contacts, str(job_id)))
 
-    @strawberry.field(description="Who was offered a job, when, the outcome and the reason (ops role).")
-    async def offer_log(self, info: Ctx, job_id: strawberry.ID) -> list[t.OfferLogEntry]:
-        return [
-            t.OfferLogEntry.from_pydantic(entry)
-            for entry in await call(info, offer_log.offer_log, str(job_id))
-        ]
+    @strawberry.field(
+        description="A job's dispatch (ops role): where it stands, why it waits, and every offer made."
+    )
+    async def offer_log(self, info: Ctx, job_id: strawberry.ID) -> t.OfferLog:
+        return t.OfferLog.from_pydantic(await call(info, offer_log.offer_log, str(job_id)))

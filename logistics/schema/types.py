@@ -83,6 +83,11 @@ class OfferSummary:
     pass
 
 
+@from_shape(model=dispatch.DispatchProgress, all_fields=True, name="DispatchProgress")
+class DispatchProgress:
+    pass
+
+
 @from_shape(
     model=jobs.JobView, all_fields=True, name="Job", description="One delivery: the customer's order."
 )
@@ -230,11 +235,6 @@ class Contacts:
     pass
 
 
-@from_shape(model=events.DispatchProgress, all_fields=True, name="DispatchProgress")
-class DispatchProgress:
-    pass
-
-
 @from_shape(model=events.JobUpdate, all_fields=True, name="JobUpdate")
 class JobUpdate:
     pass
@@ -257,6 +257,11 @@ class JobOffer:
 
 @from_shape(model=dispatch.OfferLogEntry, all_fields=True, name="OfferLogEntry")
 class OfferLogEntry:
+    pass
+
+
+@from_shape(model=dispatch.OfferLog, all_fields=True, name="OfferLog")
+class OfferLog:
     pass
 
 

@@ -3,19 +3,9 @@
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import Field
-
 from logistics.shapes.common import Eta, Money, Point, Shape, VehicleType
+from logistics.shapes.dispatch import DispatchProgress
 from logistics.shapes.jobs import JobStatus
-
-
-class DispatchProgress(Shape):
-    """While a job is searching: what dispatch is doing for it."""
-
-    state: str = Field(
-        description="offered (a driver is considering it), searching (nobody in range yet) or open_feed."
-    )
-    offers: int = Field(description="How many drivers have been offered the job so far.")
 
 
 class JobUpdate(Shape):

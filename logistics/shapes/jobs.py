@@ -20,6 +20,7 @@ from logistics.shapes.common import (
     Vehicle,
     VehicleType,
 )
+from logistics.shapes.dispatch import DispatchProgress
 
 CreatedBy = StrEnum("CreatedBy", "CUSTOMER MERCHANT DRIVER")
 
@@ -116,6 +117,7 @@ class JobView(Shape):
     distance_m: int = Field(description="Trip length; in the feed, the distance to pickup.")
     eta: Eta | None = None
     offer: OfferSummary | None = None
+    dispatch: DispatchProgress | None = None
 
 
 class JobPage(Page[JobView]):
