@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from logistics.config import Region, Settings
 from logistics.geo import estimate_eta
-from logistics.job.status import stage
+from logistics.job.status import Trait, stage
 from logistics.models import Driver, Job
 from logistics.shapes.common import Eta
 
@@ -26,7 +26,7 @@ def driver_position(driver: Driver | None, settings: Settings, now: datetime) ->
 
 def job_eta(job: Job, region: Region, driver: Driver | None, settings: Settings, now: datetime) -> Eta | None:
     current = stage(job.status)
-    if not current.has_eta:
+    if not current.has(Trait.HAS_ETA):
         return None
     pickup_at, dropoff_at, seconds = estimate_eta(
         region,
@@ -35,6 +35,6 @@ def job_eta(job: Job, region: Region, driver: Driver | None, settings: Settings,
         pickup=(job.pickup["point"]["lat"], job.pickup["point"]["lng"]),
         dropoff=(job.dropoff["point"]["lat"], job.dropoff["point"]["lng"]),
         driver=driver_position(driver, settings, now),
-        picked_up=current.picked_up,
+        picked_up=current.has(Trait.PICKED_UP),
     )
     return Eta(pickup_at=pickup_at, dropoff_at=dropoff_at, seconds=seconds)

@@ -28,51 +28,52 @@ class JobStatus(StrEnum):
 S = JobStatus
 
 
+class Trait(StrEnum):
+    """What a status means for the rest of the platform."""
+
+    ACTIVE = "active"  # a driver holds the job and is working on it
+    FREE_CANCEL = "free_cancel"  # cancelling costs nothing: no driver has set out yet
+    PICKED_UP = "picked_up"  # the parcel is on board (the ETA counts only the dropoff leg)
+    PICKUP_EDITABLE = "pickup_editable"  # details of the pickup stop may still change
+    DELIVERED = "delivered"  # the job has been delivered: it may be tipped
+    HAS_ETA = "has_eta"  # an ETA makes sense
+
+
 @dataclass(frozen=True)
 class Stage:
     """What a status allows. ``next`` is every status reachable in one step; ``by`` says who
-    makes the step into this status; the flags answer the platform's other questions."""
+    makes the step into this status; ``traits`` answer the platform's other questions."""
 
     next: tuple[JobStatus, ...]
     by: str
-    # A driver holds the job and is working on it.
-    active: bool = False
-    # Cancelling costs nothing: no driver has set out yet.
-    free_cancel: bool = False
-    # The parcel is on board (ETA counts only the dropoff leg).
-    picked_up: bool = False
-    # Details of the pickup stop may still change.
-    pickup_editable: bool = False
-    # The job has been delivered: it may be tipped.
-    delivered: bool = False
-    # An ETA makes sense.
-    has_eta: bool = False
+    traits: frozenset[Trait] = frozenset()
 
+    def has(self, trait: Trait) -> bool:
+        return trait in self.traits
+
+
+def _stage(next: tuple[JobStatus, ...], by: str, *traits: Trait) -> Stage:
+    return Stage(next, by, frozenset(traits))
+
+
+T = Trait
+# Before the pickup, in transit, after the dropoff.
+_WAITING = (T.FREE_CANCEL, T.PICKUP_EDITABLE)
+_TO_PICKUP = (T.ACTIVE, T.PICKUP_EDITABLE, T.HAS_ETA)
+_TO_DROPOFF = (T.ACTIVE, T.PICKED_UP, T.HAS_ETA)
 
 LIFECYCLE: dict[JobStatus, Stage] = {
-    S.AWAITING_PAYMENT: Stage(
-        (S.SEARCHING, S.CANCELLED), by="customer", free_cancel=True, pickup_editable=True
-    ),
-    S.SEARCHING: Stage(
-        (S.ACCEPTED, S.CANCELLED), by="system", free_cancel=True, pickup_editable=True, has_eta=True
-    ),
-    S.ACCEPTED: Stage(
-        (S.PICKUP_STARTED, S.CANCELLED), by="driver", active=True, pickup_editable=True, has_eta=True
-    ),
-    S.PICKUP_STARTED: Stage(
-        (S.PICKUP_ARRIVED, S.CANCELLED), by="driver", active=True, pickup_editable=True, has_eta=True
-    ),
-    S.PICKUP_ARRIVED: Stage(
-        (S.PICKUP_COMPLETED, S.CANCELLED), by="driver", active=True, pickup_editable=True, has_eta=True
-    ),
-    S.PICKUP_COMPLETED: Stage((S.DROPOFF_STARTED,), by="driver", active=True, picked_up=True, has_eta=True),
-    S.DROPOFF_STARTED: Stage((S.DROPOFF_ARRIVED,), by="driver", active=True, picked_up=True, has_eta=True),
-    S.DROPOFF_ARRIVED: Stage((S.DROPOFF_COMPLETED,), by="driver", active=True, picked_up=True, has_eta=True),
-    S.DROPOFF_COMPLETED: Stage(
-        (S.COMPLETED,), by="driver", active=True, picked_up=True, delivered=True, has_eta=True
-    ),
-    S.COMPLETED: Stage((), by="driver", delivered=True),
-    S.CANCELLED: Stage((), by="customer"),
+    S.AWAITING_PAYMENT: _stage((S.SEARCHING, S.CANCELLED), "customer", *_WAITING),
+    S.SEARCHING: _stage((S.ACCEPTED, S.CANCELLED), "system", *_WAITING, T.HAS_ETA),
+    S.ACCEPTED: _stage((S.PICKUP_STARTED, S.CANCELLED), "driver", *_TO_PICKUP),
+    S.PICKUP_STARTED: _stage((S.PICKUP_ARRIVED, S.CANCELLED), "driver", *_TO_PICKUP),
+    S.PICKUP_ARRIVED: _stage((S.PICKUP_COMPLETED, S.CANCELLED), "driver", *_TO_PICKUP),
+    S.PICKUP_COMPLETED: _stage((S.DROPOFF_STARTED,), "driver", *_TO_DROPOFF),
+    S.DROPOFF_STARTED: _stage((S.DROPOFF_ARRIVED,), "driver", *_TO_DROPOFF),
+    S.DROPOFF_ARRIVED: _stage((S.DROPOFF_COMPLETED,), "driver", *_TO_DROPOFF),
+    S.DROPOFF_COMPLETED: _stage((S.COMPLETED,), "driver", *_TO_DROPOFF, T.DELIVERED),
+    S.COMPLETED: _stage((), "driver", T.DELIVERED),
+    S.CANCELLED: _stage((), "customer"),
 }
 
 # The driver's steps, by their REST path segment.
@@ -91,16 +92,16 @@ def stage(status: str) -> Stage:
     return LIFECYCLE[JobStatus(status)]
 
 
-def statuses(flag: str) -> tuple[JobStatus, ...]:
-    """Every status whose stage has ``flag`` set (for SQL ``IN`` lists)."""
-    return tuple(status for status, st in LIFECYCLE.items() if getattr(st, flag))
+def statuses(trait: Trait) -> tuple[JobStatus, ...]:
+    """Every status with ``trait`` (for SQL ``IN`` lists)."""
+    return tuple(status for status, st in LIFECYCLE.items() if st.has(trait))
 
 
-ACTIVE_STATUSES = statuses("active")
+ACTIVE_STATUSES = statuses(Trait.ACTIVE)
 
 
 def is_active(status: str) -> bool:
-    return stage(status).active
+    return stage(status).has(Trait.ACTIVE)
 
 
 def is_terminal(status: str) -> bool:

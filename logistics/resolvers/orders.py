@@ -16,7 +16,7 @@ from logistics.job.access import customer_job
 from logistics.job.eta import driver_position, job_eta
 from logistics.job.events import watch_feed
 from logistics.job.lifecycle import invalid_transition, must_move, record_transition, refused
-from logistics.job.status import JobStatus, is_terminal, stage
+from logistics.job.status import JobStatus, Trait, is_terminal, stage
 from logistics.models import Driver, Job, Quote
 from logistics.platform import Ctx
 from logistics.pricing import PRICED_COLUMNS, price_trip
@@ -216,7 +216,7 @@ async def cancel_order(ctx: Ctx, job_id: str, data: CancelIn) -> JobView:
     job = await customer_job(ctx, job_id, lock=True)
     if must_move(job, JobStatus.CANCELLED):
         region = ctx.settings.region(job.region_id)
-        fee = 0 if stage(job.status).free_cancel else min(region.cancellation_fee, job.price)
+        fee = 0 if stage(job.status).has(Trait.FREE_CANCEL) else min(region.cancellation_fee, job.price)
         paid = job.payment_status == "paid"
         refund = job.price - fee if paid else 0
         if fee or paid:
@@ -240,14 +240,14 @@ async def update_order(ctx: Ctx, job_id: str, data: OrderUpdateIn) -> JobView:
     current = stage(job.status)
     if is_terminal(job.status):
         raise invalid_transition(job, job.status)
-    if data.pickup is not None and not current.pickup_editable:
+    if data.pickup is not None and not current.has(Trait.PICKUP_EDITABLE):
         raise refused(job, "the pickup is done; its details can no longer change")
     job.pickup = _merge_stop(job.pickup, data.pickup, "pickup")
     job.dropoff = _merge_stop(job.dropoff, data.dropoff, "dropoff")
     if data.notes is not None:
         job.notes = data.notes
     if data.scheduled_at is not None:
-        if not current.free_cancel:
+        if not current.has(Trait.FREE_CANCEL):
             raise refused(job, "a driver is already on the way; the time can no longer change")
         if data.scheduled_at < ctx.now():
             raise validation_failed("scheduled_at is in the past", scheduled_at="in the past")

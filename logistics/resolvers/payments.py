@@ -19,7 +19,7 @@ from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
 from logistics.job.access import customer_job, owned
 from logistics.job.lifecycle import must_move, record_transition, refused
-from logistics.job.status import JobStatus, stage
+from logistics.job.status import JobStatus, Trait, stage
 from logistics.models import Job, Payment, ProviderEvent
 from logistics.payments.gateway import PaymentGateway, ProviderCharge, ProviderError, WebhookRejected
 from logistics.platform import Ctx
@@ -48,31 +48,15 @@ def gateway_for(ctx: Ctx, provider: str) -> PaymentGateway:
 
 
 def payment_view(payment: Payment) -> PaymentView:
-    return PaymentView.model_validate(
-        {
-            "id": payment.id,
-            "job_id": payment.job_id,
-            "purpose": payment.purpose,
-            "provider": payment.provider,
-            "provider_ref": payment.provider_ref,
-            "amount": money(payment.amount, payment.currency),
-            "status": payment.status,
-            "created_at": payment.created_at,
-        }
-    )
+    return PaymentView.of(payment, amount=money(payment.amount, payment.currency))
 
 
 def start_view(payment: Payment) -> PaymentStart:
-    return PaymentStart.model_validate(
-        {
-            "payment_id": payment.id,
-            "provider": payment.provider,
-            "status": payment.status,
-            "amount": money(payment.amount, payment.currency),
-            "client_secret": payment.client_secret,
-            "order_id": payment.provider_ref if payment.provider == "paypal" else None,
-            "approve_url": payment.approve_url,
-        }
+    return PaymentStart.of(
+        payment,
+        payment_id=payment.id,
+        amount=money(payment.amount, payment.currency),
+        order_id=payment.provider_ref if payment.provider == "paypal" else None,
     )
 
 
@@ -113,7 +97,7 @@ async def start_payment(
             raise validation_failed("a delivery is paid at its price", amount="leave out, or the job's price")
         charge_amount = job.price
     else:
-        if not stage(job.status).delivered or job.driver_id is None:
+        if not stage(job.status).has(Trait.DELIVERED) or job.driver_id is None:
             raise refused(job, "a tip follows a delivered job")
         charge_amount = _tip_amount(job, amount)
 

@@ -42,17 +42,7 @@ from logistics.shapes.money import (
 
 
 def payout_view(payout: Payout) -> PayoutView:
-    return PayoutView.model_validate(
-        {
-            "id": payout.id,
-            "amount": money(payout.amount, payout.currency),
-            "status": payout.status,
-            "method_id": payout.method_id,
-            "requested_at": payout.requested_at,
-            "paid_at": payout.paid_at,
-            "failure_reason": payout.failure_reason,
-        }
-    )
+    return PayoutView.of(payout, amount=money(payout.amount, payout.currency))
 
 
 def _checked_details(

@@ -38,19 +38,7 @@ def money(amount: int, currency: str) -> Money:
 
 
 def driver_view(driver: Driver) -> DriverView:
-    return DriverView.model_validate(
-        {
-            "id": driver.id,
-            "status": driver.status,
-            "name": driver.name,
-            "phone": driver.phone,
-            "vehicle": driver.vehicle,
-            "online": driver.online,
-            "rating": driver.rating,
-            "completed_jobs": driver.completed_jobs,
-            "created_at": driver.created_at,
-        }
-    )
+    return DriverView.of(driver)
 
 
 def driver_region(settings: Settings, driver: Driver | None) -> Region:

@@ -13,9 +13,13 @@ class Shape(BaseModel):
     model_config = ConfigDict(use_enum_values=False, str_strip_whitespace=True)
 
     @classmethod
-    def of(cls, row: Any) -> Self:
-        """The view of a row whose attributes carry the view's fields."""
-        return cls.model_validate(row, from_attributes=True)
+    def of(cls, row: Any, **overrides: Any) -> Self:
+        """The view of a row whose attributes carry the view's fields; ``overrides`` gives
+        the fields the row holds in another form (an amount and its currency as ``Money``)."""
+        if not overrides:
+            return cls.model_validate(row, from_attributes=True)
+        fields = {name: getattr(row, name) for name in cls.model_fields if hasattr(row, name)}
+        return cls.model_validate({**fields, **overrides})
 
 
 T = TypeVar("T")
