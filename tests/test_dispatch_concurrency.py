@@ -213,7 +213,12 @@ async def test_two_dispatch_loops_never_double_offer(
             assert failures == [], failures
             for response in results[2:-1]:
                 assert isinstance(response, httpx.Response)
-                assert outcome(response) in ((200, None), (409, "OFFER_TAKEN")), response.text
+                # An accept that comes second hears OFFER_TAKEN; a reject of a job that has
+                # meanwhile gone to another driver (its offer lapsed) finds nothing to pass on.
+                plain = {(200, None), (409, "OFFER_TAKEN"), (404, "NOT_FOUND")}
+                if response.request.url.path.endswith("/accept"):
+                    plain.discard((404, "NOT_FOUND"))
+                assert outcome(response) in plain, response.text
             await assert_consistent(observer)
 
     # and dispatch made progress: drivers have jobs, and free drivers were offered waiting jobs
@@ -350,8 +355,7 @@ async def test_giving_back_a_lapsed_offer_while_another_driver_accepts(
 
     # then both get a plain answer: the job is the next driver's, the holder's offer is closed
     assert outcome(accepted) == (200, None), accepted.text
-    # (a reject that comes second hears, as an accept does, that another driver has the job)
-    assert outcome(given_back) in ((200, None), (409, "OFFER_TAKEN")), given_back.text
+    assert outcome(given_back) in ((200, None), (404, "NOT_FOUND")), given_back.text
     await assert_consistent(observer)
     assert await job_state(observer, job_id) == ("accepted", following["id"])
     [(driver, status)] = await offer_statuses(observer, job_id)

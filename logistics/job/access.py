@@ -101,6 +101,15 @@ async def load(ctx: Ctx, model: type[M], object_id: str, *, lock: bool = False) 
     return (await ctx.session.execute(query)).scalar_one_or_none()
 
 
+async def existing(ctx: Ctx, model: type[M], object_id: str, *, what: str, lock: bool = False) -> M:
+    """The object ``object_id`` of ``model`` for a caller who may see any (ops, say), or
+    ``NOT_FOUND``."""
+    obj = await load(ctx, model, object_id, lock=lock)
+    if obj is None:
+        raise not_found(what)
+    return obj
+
+
 async def owned(
     ctx: Ctx,
     model: type[M],

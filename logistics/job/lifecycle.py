@@ -3,6 +3,7 @@ records, and the events it queues. The table itself is ``logistics.job.status``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -40,52 +41,47 @@ def must_move(job: Job, target: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Step:
+    """Who made a step, and what the timeline keeps of it: where, when by the device, why."""
+
+    actor_role: str
+    point: Point | None = None
+    recorded_at: datetime | None = None
+    note: str | None = None
+
+
 async def record_transition(
-    ctx: Ctx,
-    job: Job,
-    status: str,
-    *,
-    actor_role: str,
-    point: Point | None = None,
-    recorded_at: datetime | None = None,
-    note: str | None = None,
+    ctx: Ctx, job: Job, status: str, step: Step, *, moved_from: str | None = None
 ) -> None:
-    """Move the job and append its timeline row; the job's listeners hear of it on commit."""
-    await watch_feed(ctx, job)
-    previous = job.status
-    job.status = status
-    await append_event(
-        ctx, job, previous, actor_role=actor_role, point=point, recorded_at=recorded_at, note=note
-    )
+    """Move the job, append its timeline row, and queue what its listeners hear on commit.
 
-
-async def append_event(
-    ctx: Ctx,
-    job: Job,
-    previous: str | None,
-    *,
-    actor_role: str,
-    point: Point | None = None,
-    recorded_at: datetime | None = None,
-    note: str | None = None,
-) -> None:
-    """The timeline row for a status the job has just taken (``job.status``)."""
+    ``moved_from`` is for a step a conditional UPDATE has already made (accepting among
+    racing drivers): the status the job had before it.
+    """
+    if moved_from is None:
+        await watch_feed(ctx, job)
+        previous: str | None = job.status
+        job.status = status
+    else:
+        previous = moved_from
     now = ctx.now()
     seq_query = select(func.coalesce(func.max(col(JobEvent.seq)), 0)).where(col(JobEvent.job_id) == job.id)
     seq = int((await ctx.session.execute(seq_query)).scalar_one()) + 1
     job.updated_at = now
+    point = step.point
     ctx.session.add(
         JobEvent(
             job_id=job.id,
             seq=seq,
             status=job.status,
             at=now,
-            recorded_at=recorded_at,
+            recorded_at=step.recorded_at,
             lat=point.lat if point else None,
             lng=point.lng if point else None,
-            actor_role=actor_role,
-            actor_id=ctx.principal.sub if actor_role != "system" else "system",
-            note=note,
+            actor_role=step.actor_role,
+            actor_id=ctx.principal.sub if step.actor_role != "system" else "system",
+            note=step.note,
         )
     )
     ctx.session.add(job)

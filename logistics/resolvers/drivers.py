@@ -8,7 +8,7 @@ from sqlmodel import col
 from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, not_found
 from logistics.geo import cell_of
-from logistics.job.access import driver_of, for_drivers, for_ops
+from logistics.job.access import driver_of, existing, for_drivers, for_ops
 from logistics.job.eta import driver_position
 from logistics.models import Driver, Upload
 from logistics.platform import Ctx
@@ -124,11 +124,7 @@ async def pending_drivers(ctx: Ctx, *, limit: int = 20, cursor: str | None = Non
 
 @for_ops
 async def approve_driver(ctx: Ctx, driver_id: str) -> DriverView:
-    driver = (
-        await ctx.session.execute(select(Driver).where(col(Driver.id) == driver_id))
-    ).scalar_one_or_none()
-    if driver is None:
-        raise not_found("driver")
+    driver = await existing(ctx, Driver, driver_id, what="driver")
     if driver.status != "approved":
         driver.status = "approved"
         driver.updated_at = ctx.now()

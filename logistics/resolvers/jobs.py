@@ -11,7 +11,7 @@ from logistics.geo import bounding_box, haversine_m
 from logistics.job import feed
 from logistics.job.access import JobAccess, driver_of, for_drivers, job_access, load
 from logistics.job.events import watch_feed
-from logistics.job.lifecycle import append_event, invalid_transition, record_transition
+from logistics.job.lifecycle import Step, invalid_transition, record_transition
 from logistics.job.status import ACTIVE_STATUSES, JobStatus
 from logistics.models import Driver, Job, JobOffer, JobRejection
 from logistics.platform import Ctx
@@ -168,7 +168,7 @@ async def create_job(ctx: Ctx, data: CreateJobIn, *, idempotency_key: str | None
                 raise validation_failed("your vehicle cannot carry these items", vehicle_type="too small")
             job.driver_id = driver.id
             job.accepted_at = ctx.now()
-            await record_transition(ctx, job, JobStatus.ACCEPTED, actor_role="driver")
+            await record_transition(ctx, job, JobStatus.ACCEPTED, Step("driver"))
         elif job.status == JobStatus.SEARCHING:
             await offers.start_dispatch(ctx, job)
         return job.id, await job_view(
@@ -235,16 +235,16 @@ async def accept_job(ctx: Ctx, driver: Driver, job_id: str) -> JobView:
         raise DomainError(ErrorCode.OFFER_TAKEN, "another driver has taken this job")
     await ctx.session.refresh(job)
     await offers.job_taken(ctx, job, driver)
-    await append_event(ctx, job, JobStatus.SEARCHING, actor_role="driver")
+    await record_transition(ctx, job, JobStatus.ACCEPTED, Step("driver"), moved_from=JobStatus.SEARCHING)
     return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="driver")
 
 
-async def _open_job_access(ctx: Ctx, driver: Driver, job_id: str, *, lock: bool = False) -> JobAccess:
-    """The caller's access to a job it means to answer (accept or reject). A job the feed
-    showed it a moment ago that another driver now holds, or holds the offer of, is
-    ``OFFER_TAKEN``: the driver who came second hears why it is gone."""
+async def _open_job_access(ctx: Ctx, driver: Driver, job_id: str) -> JobAccess:
+    """The caller's access to a job it means to accept. A job the feed showed it a moment
+    ago that another driver now holds, or holds the offer of, is ``OFFER_TAKEN``: the
+    driver who came second hears why it is gone."""
     try:
-        return await job_access(ctx, job_id, allow_feed=True, lock=lock)
+        return await job_access(ctx, job_id, allow_feed=True)
     except DomainError as exc:
         if exc.code is ErrorCode.NOT_FOUND and await _taken_by_another_driver(ctx, job_id, driver):
             raise DomainError(ErrorCode.OFFER_TAKEN, "another driver has taken this job") from exc
@@ -268,7 +268,10 @@ async def reject_job(ctx: Ctx, driver: Driver, job_id: str, data: RejectIn) -> R
     """Pass on a job: it leaves this driver's feed; dispatch moves on to the next driver."""
     # The job's row first, then its offer, in the order accept and cancel take them: closing
     # the offer first would deadlock with a driver accepting the job at the same moment.
-    access = await _open_job_access(ctx, driver, job_id, lock=True)
+    # A job the rule now closes to this driver (taken, or offered to another) is NOT_FOUND:
+    # passing on it changes nothing, and the answer must not tell a job that exists from one
+    # that does not.
+    access = await job_access(ctx, job_id, allow_feed=True, lock=True)
     if access.role != "feed":
         raise (
             invalid_transition(access.job, "rejected")

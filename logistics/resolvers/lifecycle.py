@@ -8,7 +8,7 @@ from sqlmodel import col
 from logistics import ledger
 from logistics.errors import DomainError, ErrorCode
 from logistics.job.access import driver_job, for_drivers
-from logistics.job.lifecycle import must_move, record_transition
+from logistics.job.lifecycle import Step, must_move, record_transition
 from logistics.job.status import DRIVER_STEPS, JobStatus
 from logistics.models import Driver, Job, JobImage
 from logistics.platform import Ctx
@@ -44,15 +44,8 @@ async def advance_job(ctx: Ctx, driver: Driver, job_id: str, step: str, data: Tr
         needs_proof = target == JobStatus.DROPOFF_COMPLETED and region.proof_of_delivery == "photo"
         if needs_proof and not await _has_dropoff_proof(ctx, job):
             raise DomainError(ErrorCode.PROOF_REQUIRED, "add a dropoff photo before completing the dropoff")
-        await record_transition(
-            ctx,
-            job,
-            target,
-            actor_role="driver",
-            point=data.point,
-            recorded_at=data.recorded_at,
-            note=data.note,
-        )
+        made = Step("driver", point=data.point, recorded_at=data.recorded_at, note=data.note)
+        await record_transition(ctx, job, target, made)
         if target == JobStatus.COMPLETED:
             await _settle_completed_job(ctx, job, driver_id=driver.id)
             driver.completed_jobs += 1

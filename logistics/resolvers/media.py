@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
-from logistics.job.access import owned, participant_access
+from logistics.job.access import existing, owned, participant_access
 from logistics.job.status import is_active
 from logistics.models import JobImage, Upload
 from logistics.platform import Ctx
@@ -154,11 +154,7 @@ async def list_job_images(ctx: Ctx, job_id: str, *, limit: int = 20, cursor: str
 
 async def upload_content(ctx: Ctx, upload_id: str) -> FileContent:
     """The bytes of an upload, for its owner or for a participant of a job it illustrates."""
-    upload = (
-        await ctx.session.execute(select(Upload).where(col(Upload.id) == upload_id))
-    ).scalar_one_or_none()
-    if upload is None:
-        raise not_found("upload")
+    upload = await existing(ctx, Upload, upload_id, what="upload")
     if upload.owner_id != ctx.principal.sub:
         job_ids = (
             (

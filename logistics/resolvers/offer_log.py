@@ -7,8 +7,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from logistics.dispatch.offers import progress
-from logistics.errors import not_found
-from logistics.job.access import for_ops, load
+from logistics.job.access import existing, for_ops
 from logistics.models import Job, JobOffer
 from logistics.platform import Ctx
 from logistics.shapes.dispatch import OfferLog, OfferLogEntry
@@ -16,9 +15,7 @@ from logistics.shapes.dispatch import OfferLog, OfferLogEntry
 
 @for_ops
 async def offer_log(ctx: Ctx, job_id: str) -> OfferLog:
-    job = await load(ctx, Job, job_id)
-    if job is None:
-        raise not_found("job")
+    job = await existing(ctx, Job, job_id, what="job")
     query = select(JobOffer).where(col(JobOffer.job_id) == job_id).order_by(col(JobOffer.id))
     entries = [OfferLogEntry.of(offer) for offer in (await ctx.session.execute(query)).scalars()]
     live = any(entry.status == "pending" for entry in entries)

@@ -15,7 +15,7 @@ from logistics.errors import DomainError, ErrorCode, not_found, validation_faile
 from logistics.job.access import customer_job
 from logistics.job.eta import driver_position, job_eta
 from logistics.job.events import watch_feed
-from logistics.job.lifecycle import invalid_transition, must_move, record_transition, refused
+from logistics.job.lifecycle import Step, invalid_transition, must_move, record_transition, refused
 from logistics.job.status import JobStatus, Trait, is_terminal, stage
 from logistics.models import Driver, Job, Quote
 from logistics.platform import Ctx
@@ -83,7 +83,7 @@ async def new_job(
     await ctx.session.flush()
     actor = "merchant" if created_by == "merchant" else "customer"
     await watch_feed(ctx, job, new=True)
-    await record_transition(ctx, job, first, actor_role=actor, point=None)
+    await record_transition(ctx, job, first, Step(actor))
     return job
 
 
@@ -231,7 +231,7 @@ async def cancel_order(ctx: Ctx, job_id: str, data: CancelIn) -> JobView:
             "refund": {"amount": refund, "currency": job.currency},
         }
         await offers.job_cancelled(ctx, job)
-        await record_transition(ctx, job, JobStatus.CANCELLED, actor_role="customer", note=data.reason)
+        await record_transition(ctx, job, JobStatus.CANCELLED, Step("customer", note=data.reason))
     return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="customer")
 
 

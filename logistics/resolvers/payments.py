@@ -18,7 +18,7 @@ from logistics import ledger
 from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
 from logistics.job.access import customer_job, owned
-from logistics.job.lifecycle import must_move, record_transition, refused
+from logistics.job.lifecycle import Step, must_move, record_transition, refused
 from logistics.job.status import JobStatus, Trait, stage
 from logistics.models import Job, Payment, ProviderEvent
 from logistics.payments.gateway import PaymentGateway, ProviderCharge, ProviderError, WebhookRejected
@@ -245,7 +245,7 @@ async def _delivery_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
     if job.status == JobStatus.AWAITING_PAYMENT and must_move(job, JobStatus.SEARCHING):
         job.payment_status = "paid"
         await record_transition(
-            ctx, job, JobStatus.SEARCHING, actor_role="system", note=f"paid with {payment.provider}"
+            ctx, job, JobStatus.SEARCHING, Step("system", note=f"paid with {payment.provider}")
         )
         await offers.start_dispatch(ctx, job)
         return

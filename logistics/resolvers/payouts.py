@@ -19,8 +19,8 @@ from logistics.banking import (
     normalise_iban,
     routing_number_is_valid,
 )
-from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
-from logistics.job.access import for_drivers, for_ops, owned
+from logistics.errors import DomainError, ErrorCode, validation_failed
+from logistics.job.access import existing, for_drivers, for_ops, owned
 from logistics.models import Driver, Payout, PayoutMethod
 from logistics.payments.gateway import ProviderError
 from logistics.platform import Ctx
@@ -164,9 +164,8 @@ async def update_payout_method(
     ctx: Ctx, driver: Driver, method_id: str, data: PayoutMethodUpdate
 ) -> PayoutMethodView:
     method = await _own_method(ctx, driver, method_id, lock=True)
+    # A row the session loaded: the change is written with the commit.
     method.label = data.label
-    ctx.session.add(method)
-    await ctx.session.flush()
     return PayoutMethodView.of(method)
 
 
@@ -175,8 +174,6 @@ async def set_default_payout_method(ctx: Ctx, driver: Driver, method_id: str) ->
     chosen = await _own_method(ctx, driver, method_id)
     for method in await _methods(ctx, driver):
         method.is_default = method.id == chosen.id
-        ctx.session.add(method)
-    await ctx.session.flush()
     return PayoutMethodView.of(chosen)
 
 
@@ -297,10 +294,7 @@ async def list_payouts(ctx: Ctx, driver: Driver, *, limit: int = 20, cursor: str
 @for_ops
 async def mark_payout(ctx: Ctx, payout_id: str, *, paid: bool, reason: str | None = None) -> PayoutView:
     """Ops settle a manual payout by hand."""
-    query = select(Payout).where(col(Payout.id) == payout_id).with_for_update()
-    payout = (await ctx.session.execute(query)).scalar_one_or_none()
-    if payout is None:
-        raise not_found("payout")
+    payout = await existing(ctx, Payout, payout_id, what="payout", lock=True)
     if payout.status != "pending":
         raise DomainError(
             ErrorCode.INVALID_TRANSITION,
