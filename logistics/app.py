@@ -17,6 +17,7 @@ from logistics.db import Database
 from logistics.dispatch.loop import DispatchLoop
 from logistics.limits import BodySizeLimit
 from logistics.payments.providers import build_payment_gateways, build_payout_gateway
+from logistics.payments.sandbox_gateway import SandboxGateway
 from logistics.platform import Platform
 from logistics.pubsub import PubSub
 from logistics.ratelimit import RateLimiter
@@ -30,6 +31,7 @@ from logistics.rest_compat import (
     payments,
     payouts,
     quotes,
+    sandbox,
     webhooks,
 )
 from logistics.storage import Storage
@@ -68,6 +70,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         try:
             yield
         finally:
+            for gateway in platform.gateways.values():
+                if isinstance(gateway, SandboxGateway):
+                    await gateway.aclose()
             await loop.stop()
             await platform.pubsub.disconnect()
             await platform.db.dispose()
@@ -87,6 +92,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     handlers.install(app)
     for module in (drivers, quotes, orders, jobs, media, messaging, payments, payouts):
         app.include_router(module.router, prefix=REST_PREFIX)
+    if settings.payments_sandbox:
+        sandbox.install(app, platform, REST_PREFIX)
 
     app.include_router(webhooks.router)
     from logistics.schema import graphql_router

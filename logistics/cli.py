@@ -70,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     settings.check_production()
+    if settings.payments_sandbox and args.workers > 1:
+        # Each worker would hold its own charges: a confirm could reach one that never saw them.
+        print(
+            "serve: the payments sandbox keeps its charges in memory; serve it with one worker",
+            file=sys.stderr,
+        )
+        return 2
     migrate(settings)
     uvicorn.run(
         "logistics.app:create_app",

@@ -20,6 +20,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # Published so that a development token can be minted without configuration; refused in
 # production, where a leaked well-known secret would let anyone sign tokens.
 DEV_JWT_SECRET = "logistics-development-secret-do-not-use-in-production"  # noqa: S105
+# The payments sandbox signs its webhooks with this unless told otherwise; it only ever signs
+# events the process sends to itself, and the sandbox is refused in production.
+DEV_SANDBOX_WEBHOOK_SECRET = "whsec_sandbox_development_secret"  # noqa: S105
 
 
 VehicleType = StrEnum("VehicleType", "BICYCLE MOTORBIKE CAR VAN")
@@ -136,7 +139,12 @@ class Settings(BaseSettings):
     paypal_webhook_id: str | None = None
     # Where the PayPal SDK sends requests instead of the environment's; tests use a fake.
     paypal_base_url: str | None = None
-    payout_provider: Literal["manual", "stripe"] = "manual"
+    # A stand-in for Stripe that takes test card numbers and never leaves the process, so that
+    # card orders, tips, refunds and payouts can be tried without provider accounts.
+    payments_sandbox: bool = False
+    payments_sandbox_webhook_secret: str = DEV_SANDBOX_WEBHOOK_SECRET
+    # Unset: ``manual``, or ``sandbox`` while the payments sandbox is on (see payout_provider_name).
+    payout_provider: Literal["manual", "stripe", "sandbox"] | None = None
     # Key for payout details at rest (Fernet, urlsafe base64 of 32 bytes). Derived from the
     # JWT secret in development; required in production.
     encryption_key: str | None = None
@@ -160,7 +168,8 @@ class Settings(BaseSettings):
         return value
 
     def check_production(self) -> None:
-        """Refuse to start a production deployment on the published development secret."""
+        """Refuse to start a production deployment on the published development secret or
+        with the payments sandbox."""
         if self.env != "production":
             return
         uses_hmac = any(alg.startswith("HS") for alg in self.jwt_algorithms)
@@ -171,6 +180,19 @@ class Settings(BaseSettings):
             )
         if not self.encryption_key:
             raise RuntimeError("LOGISTICS_ENCRYPTION_KEY (a Fernet key) must be set in production")
+        # The sandbox answers "paid" for a test card number: in production that is free deliveries.
+        if self.payments_sandbox or self.payout_provider == "sandbox":
+            raise RuntimeError(
+                "the payments sandbox is for development only: unset LOGISTICS_PAYMENTS_SANDBOX "
+                "(and a LOGISTICS_PAYOUT_PROVIDER of sandbox) in production"
+            )
+
+    @property
+    def payout_provider_name(self) -> Literal["manual", "stripe", "sandbox"]:
+        """The payout provider in use: the one set, else the sandbox's while it is on, else manual."""
+        if self.payout_provider is not None:
+            return self.payout_provider
+        return "sandbox" if self.payments_sandbox else "manual"
 
     @property
     def is_sqlite(self) -> bool:

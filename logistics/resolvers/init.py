@@ -35,6 +35,7 @@ async def init(ctx: Ctx) -> InitView:
             paypal=PaypalInit(client_id=settings.paypal_client_id, environment=settings.paypal_environment)
             if "paypal" in ctx.platform.gateways and settings.paypal_client_id
             else None,
+            sandbox=settings.payments_sandbox,
         ),
         region=RegionView(
             **region.model_dump(

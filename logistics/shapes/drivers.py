@@ -69,6 +69,11 @@ class InitPayment(Shape):
     currency: str
     stripe: StripeInit | None = None
     paypal: PaypalInit | None = None
+    sandbox: bool = Field(
+        default=False,
+        description="Card payments go through the development sandbox: confirm them with a test "
+        "card at `POST /sandbox/payments/{payment_id}/confirm`.",
+    )
 
 
 class VehicleTypeView(Shape):

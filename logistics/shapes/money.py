@@ -56,6 +56,35 @@ class PaymentView(Shape):
     created_at: datetime
 
 
+class SandboxCardIn(Shape):
+    card_number: str = Field(
+        min_length=12,
+        max_length=23,
+        description=(
+            "A test card: `4242 4242 4242 4242` succeeds, `4000 0000 0000 0002` is declined, "
+            "`4000 0000 0000 9995` has insufficient funds. Any other number is refused."
+        ),
+    )
+
+
+class SandboxCardView(Shape):
+    brand: str
+    last4: str
+
+
+class SandboxChargeView(Shape):
+    """The sandbox's record of the charge after the customer confirmed it. The order moves
+    when the sandbox's webhook arrives (or the client verifies), not by this answer."""
+
+    payment_id: str
+    provider_ref: str
+    status: PaymentState
+    amount: Money
+    card: SandboxCardView | None = None
+    decline_code: str | None = Field(default=None, description="Why a declined card was declined.")
+    message: str | None = None
+
+
 class RateIn(Shape):
     stars: int = Field(ge=1, le=5)
     comment: str | None = Field(default=None, max_length=1000)
