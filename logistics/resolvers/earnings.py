@@ -19,6 +19,7 @@ LINE_TYPES = {
     "cancellation": "cancellation_fee",
     "payout": "payout",
     "payout_reversal": "adjustment",
+    "cash_commission": "commission",
 }
 DRIVER_ACCOUNTS = (ledger.DRIVER_EARNINGS, ledger.DRIVER_CASH)
 
@@ -49,16 +50,23 @@ async def _totals(ctx: Ctx, driver: Driver, currency: str, job_id: str | None = 
     )
     if job_id is not None:
         query = query.where(col(LedgerEntry.job_id) == job_id)
-    sums = {(account, kind): int(total) for account, kind, total in (await ctx.session.execute(query)).all()}
-    earned = sum(v for (a, k), v in sums.items() if a in DRIVER_ACCOUNTS and k in ("earning", "cancellation"))
-    tips = sum(v for (a, k), v in sums.items() if a in DRIVER_ACCOUNTS and k == "tip")
-    paid_out = sum(v for (a, _), v in sums.items() if a == ledger.PAYOUTS_SETTLED)
-    balance = sum(v for (a, _), v in sums.items() if a == ledger.DRIVER_EARNINGS)
+    sums = {
+        (account, kind): int(amount) for account, kind, amount in (await ctx.session.execute(query)).all()
+    }
+
+    def total(accounts: tuple[str, ...], *kinds: str) -> int:
+        return sum(v for (a, k), v in sums.items() if a in accounts and (not kinds or k in kinds))
+
+    # A cash job's earning line is the whole price in the driver's hand and its commission a
+    # line of its own (negative): together they are what the driver earned on it.
+    commission = -total((ledger.DRIVER_EARNINGS,), "cash_commission")
     return PaymentTotals(
-        earned=money(earned, currency),
-        tips=money(tips, currency),
-        paid_out=money(paid_out, currency),
-        balance=money(balance, currency),
+        earned=money(total(DRIVER_ACCOUNTS, "earning", "cancellation", "cash_commission"), currency),
+        tips=money(total(DRIVER_ACCOUNTS, "tip"), currency),
+        paid_out=money(total((ledger.PAYOUTS_SETTLED,)), currency),
+        balance=money(total((ledger.DRIVER_EARNINGS,)), currency),
+        cash_collected=money(total((ledger.DRIVER_CASH,)), currency),
+        cash_commission=money(commission, currency),
     )
 
 

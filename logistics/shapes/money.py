@@ -145,7 +145,8 @@ class PayoutPage(Page[PayoutView]):
     pass
 
 
-LineType = StrEnum("LineType", "EARNING TIP CANCELLATION_FEE PAYOUT ADJUSTMENT")
+# COMMISSION: the platform's commission on a cash job, taken from the balance.
+LineType = StrEnum("LineType", "EARNING TIP CANCELLATION_FEE PAYOUT ADJUSTMENT COMMISSION")
 
 
 class PaymentLine(Shape):
@@ -154,15 +155,22 @@ class PaymentLine(Shape):
     amount: Money
     at: datetime
     paid_in_cash: bool = Field(
-        default=False, description="Collected in cash by the driver: not in the balance."
+        default=False,
+        description="The customer's cash, collected by the driver (a cash job's whole price): "
+        "in the driver's hand, not in the balance.",
     )
 
 
 class PaymentTotals(Shape):
-    earned: Money
+    earned: Money = Field(description="Earnings and cancellation fees, net of commission on cash jobs.")
     tips: Money
-    paid_out: Money
-    balance: Money
+    paid_out: Money = Field(description="Payouts paid.")
+    balance: Money = Field(
+        description="What the platform owes the driver, less payouts requested; below zero, what "
+        "the driver owes (commission on cash jobs), which later earnings and tips pay first."
+    )
+    cash_collected: Money = Field(description="Cash collected from customers on cash jobs.")
+    cash_commission: Money = Field(description="Commission on cash jobs, taken from the balance.")
 
 
 class PaymentHistory(Shape):
