@@ -1,6 +1,6 @@
 """The platform's commission on cash jobs: the driver keeps the customer's cash, the commission
 comes out of the driver's balance (below zero when nothing else is owed), later earnings and
-tips pay that debt first, no payout pays it, and the history shows it."""
+tips pay that debt first, no payout pays it, the history shows it, and ops see who owes what."""
 
 from __future__ import annotations
 
@@ -26,6 +26,14 @@ query {
     totals {
       earned { amount } balance { amount currency } cashCollected { amount } cashCommission { amount }
     }
+  }
+}
+"""
+DRIVER_BALANCES = """
+query Balances($onlyOwing: Boolean!, $limit: Int!, $cursor: String) {
+  driverBalances(onlyOwing: $onlyOwing, limit: $limit, cursor: $cursor) {
+    items { driverId name balance { amount currency } owed { amount } cashCommission { amount } }
+    nextCursor
   }
 }
 """
@@ -147,3 +155,64 @@ async def test_payments_over_graphql_show_the_cash_and_the_commission(api: Api, 
             "paidInCash": True,
         },
     ]
+
+
+async def test_ops_see_what_every_driver_owes(api: Api, fake: FakeProviders, gql: GraphQL) -> None:
+    # Given two drivers who owe commission on cash jobs, and one who is owed its earnings
+    owing = [await cash_driver(api, sub) for sub in ("drv-o1", "drv-o2")]
+    owed = await cash_driver(api, "drv-o3")
+    commissions = [(await completed_cash_job(api, f"cust-{d['sub']}", d["sub"]))[1] for d in owing]
+    card = await completed_card_job(api, fake, "cust-o3", "drv-o3")
+
+    # When ops list every balance, one at a time
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        variables = {"onlyOwing": False, "limit": 1, "cursor": cursor}
+        page = (await gql.ok("ops-1", DRIVER_BALANCES, variables, roles=["ops"]))["driverBalances"]
+        seen += page["items"]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+
+    # Then each driver appears once, with its balance, its debt and the commission behind it
+    earned = card["driver_earnings"]["amount"]
+    assert {item["driverId"]: (item["balance"], item["owed"], item["cashCommission"]) for item in seen} == {
+        owing[0]["id"]: (eur(-commissions[0]), {"amount": commissions[0]}, {"amount": commissions[0]}),
+        owing[1]["id"]: (eur(-commissions[1]), {"amount": commissions[1]}, {"amount": commissions[1]}),
+        owed["id"]: (eur(earned), {"amount": 0}, {"amount": 0}),
+    }
+    assert len(seen) == 3 and all(item["name"] for item in seen)
+
+    # And only the drivers who owe, when asked
+    variables = {"onlyOwing": True, "limit": 100, "cursor": None}
+    page = (await gql.ok("ops-1", DRIVER_BALANCES, variables, roles=["ops"]))["driverBalances"]
+    assert sorted(item["driverId"] for item in page["items"]) == sorted(d["id"] for d in owing)
+    assert page["nextCursor"] is None
+
+
+async def test_driver_balances_are_for_ops_only(api: Api, gql: GraphQL) -> None:
+    await cash_driver(api, "drv-nosy")
+    await completed_cash_job(api, "cust-nosy", "drv-nosy")
+    variables = {"onlyOwing": False, "limit": 20, "cursor": None}
+
+    for sub, roles in (("drv-nosy", None), ("cust-nosy", None), ("merchant-1", ["merchant"])):
+        error = await gql.error(sub, DRIVER_BALANCES, variables, roles=roles)
+        assert error["extensions"]["code"] == "FORBIDDEN"
+    error = await gql.error(None, DRIVER_BALANCES, variables)
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+@pytest.mark.parametrize(
+    "variables", [{"limit": 0}, {"limit": 101}, {"cursor": "_w"}, {"cursor": "bm8tY3VycmVuY3k"}]
+)
+async def test_driver_balances_check_the_limit_and_the_cursor(
+    api: Api, gql: GraphQL, variables: dict[str, Any]
+) -> None:
+    error = await gql.error(
+        "ops-1",
+        DRIVER_BALANCES,
+        {"onlyOwing": False, "limit": 20, "cursor": None, **variables},
+        roles=["ops"],
+    )
+    assert error["extensions"]["code"] == "VALIDATION_FAILED"

@@ -1,17 +1,25 @@
-"""A driver's earnings, read from the ledger: every line, and the totals (REST `GET /payments`)."""
+"""A driver's earnings, read from the ledger: every line, and the totals (REST `GET /payments`);
+and for ops, every driver's balance, so that what drivers owe on cash jobs is in sight."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import col
 
 from logistics import ledger
-from logistics.job.access import driver_job, for_drivers
+from logistics.errors import validation_failed
+from logistics.job.access import driver_job, for_drivers, for_ops
 from logistics.models import Driver, LedgerEntry
 from logistics.platform import Ctx
-from logistics.resolvers.pagination import keyset_page
+from logistics.resolvers.pagination import check_limit, decode_cursor, encode_cursor, keyset_page
 from logistics.resolvers.views import driver_region, money
-from logistics.shapes.money import PaymentHistory, PaymentLine, PaymentTotals
+from logistics.shapes.money import (
+    DriverBalance,
+    DriverBalancePage,
+    PaymentHistory,
+    PaymentLine,
+    PaymentTotals,
+)
 
 LINE_TYPES = {
     "earning": "earning",
@@ -107,3 +115,55 @@ async def job_earnings(
         totals=await _totals(ctx, driver, job.currency, job_id=job.id),
         next_cursor=next_cursor,
     )
+
+
+def _after(cursor: str | None) -> tuple[str, str] | None:
+    raw = decode_cursor(cursor)
+    if raw is None:
+        return None
+    driver_id, _, currency = raw.partition(" ")
+    if not driver_id or len(currency) != 3:
+        raise validation_failed("invalid cursor", cursor="not a cursor from this API")
+    return driver_id, currency
+
+
+@for_ops
+async def driver_balances(
+    ctx: Ctx, *, only_owing: bool = False, limit: int = 20, cursor: str | None = None
+) -> DriverBalancePage:
+    """Every driver's balance, one item per driver and currency, in driver order (oldest
+    first); ``only_owing``: only balances below zero. A driver whose balance never moved has
+    no item."""
+    check_limit(limit)
+    owner, currency = col(LedgerEntry.owner_id), col(LedgerEntry.currency)
+    balance = func.sum(col(LedgerEntry.amount))
+    commission = func.sum(
+        case((col(LedgerEntry.type) == "cash_commission", col(LedgerEntry.amount)), else_=0)
+    )
+    query = (
+        select(owner, currency, col(Driver.name), balance, commission)
+        .join(Driver, col(Driver.id) == owner)
+        .where(col(LedgerEntry.account) == ledger.DRIVER_EARNINGS)
+        .group_by(owner, currency, col(Driver.name))
+        .order_by(owner, currency)
+        .limit(limit + 1)
+    )
+    after = _after(cursor)
+    if after is not None:
+        query = query.where(or_(owner > after[0], and_(owner == after[0], currency > after[1])))
+    if only_owing:
+        query = query.having(balance < 0)
+    rows = (await ctx.session.execute(query)).all()
+    items = [
+        DriverBalance(
+            driver_id=driver_id,
+            name=name,
+            balance=money(int(total), code),
+            owed=money(max(0, -int(total)), code),
+            cash_commission=money(-int(taken), code),
+        )
+        for driver_id, code, name, total, taken in rows[:limit]
+    ]
+    last = items[-1] if len(rows) > limit else None
+    next_cursor = encode_cursor(f"{last.driver_id} {last.balance.currency}") if last else None
+    return DriverBalancePage(items=items, next_cursor=next_cursor)

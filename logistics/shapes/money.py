@@ -177,3 +177,17 @@ class PaymentHistory(Shape):
     items: list[PaymentLine]
     totals: PaymentTotals
     next_cursor: str | None = None
+
+
+class DriverBalance(Shape):
+    """One driver's payable balance in one currency, for ops."""
+
+    driver_id: str
+    name: str
+    balance: Money = Field(description="What the platform owes the driver; below zero, what it owes.")
+    owed: Money = Field(description="What the driver owes the platform: minus the balance, or 0.")
+    cash_commission: Money = Field(description="Commission on cash jobs, taken from the balance.")
+
+
+class DriverBalancePage(Page[DriverBalance]):
+    pass
