@@ -13,7 +13,8 @@ credit the same balance, so they pay the debt before anything becomes payable ag
 separate collection step. The commission is therefore never a receivable waiting for someone
 to collect it: the receivable *is* the negative balance, and there is no
 ``platform_receivable`` account (migration 0007 restated the entries it once held). Only a
-positive balance can be paid out (``resolvers/payouts.py`` checks it under the driver's lock).
+positive balance can be paid out: ``resolvers/payouts.py`` checks it under the driver's row
+lock, which completing a job holds too, so a payout and a commission never interleave.
 """
 
 from __future__ import annotations
