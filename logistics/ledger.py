@@ -3,6 +3,18 @@ says how each movement of money is posted.
 
 A posting is a set of entries that sums to zero in one currency. ``post`` refuses anything
 else, so money can only move, never appear or vanish.
+
+A driver's payable balance (``driver_earnings``) is what the platform owes the driver, and it
+may be negative: then the driver owes the platform. That is how cash jobs are settled. The
+customer's cash stays in the driver's hand (``driver_cash``, the whole price), and the
+platform takes its commission from the balance at once, as revenue, so a driver with nothing
+else owed goes below zero by the commission. Later earnings, tips and cancellation shares
+credit the same balance, so they pay the debt before anything becomes payable again, with no
+separate collection step. The commission is therefore never a receivable waiting for someone
+to collect it: the receivable *is* the negative balance, and there is no
+``platform_receivable`` account (migration 0007 restated the entries it once held). Only a
+positive balance can be paid out: ``resolvers/payouts.py`` checks it under the driver's row
+lock, which completing a job holds too, so a payout and a commission never interleave.
 """
 
 from __future__ import annotations
@@ -17,12 +29,11 @@ from sqlmodel import col
 from logistics.models import Job, LedgerEntry, Payout
 from logistics.models.base import new_id, utcnow
 
-# A driver's available balance: what the platform owes it.
+# A driver's payable balance: what the platform owes it; below zero, what it owes the platform.
 DRIVER_EARNINGS = "driver_earnings"
-# Earnings a driver collected in cash from the customer: earned, never owed by the platform.
-DRIVER_CASH = "driver_cash_earnings"
-# The platform's commission on a cash job, owed by the driver who holds the cash.
-PLATFORM_RECEIVABLE = "platform_receivable"
+# Cash a driver collected from customers, the whole price of each cash job: it is in the
+# driver's hand, never owed by the platform.
+DRIVER_CASH = "driver_cash"
 PLATFORM_REVENUE = "platform_revenue"
 # Money customers paid in (negative) or were refunded (positive).
 CUSTOMER_PAYMENTS = "customer_payments"
@@ -87,28 +98,32 @@ async def _job_posting(session: AsyncSession, job: Job, type: str, at: datetime,
 
 async def post_completion(session: AsyncSession, job: Job, *, driver_id: str, at: datetime) -> str:
     """A completed job: the driver's share and the platform's commission, from wherever the
-    customer's money is (prepaid through a provider, cash in the driver's hand, or an invoice)."""
-    price, earnings = job.price, job.driver_earnings
-    commission = price - earnings
+    customer's money is (prepaid through a provider, or an invoice). A cash job is two
+    postings (:func:`post_cash_completion`)."""
     if job.payment_status == "paid":
-        legs = [
-            Leg(PREPAID_JOBS, job.id, -price),
-            Leg(DRIVER_EARNINGS, driver_id, earnings),
-            Leg(PLATFORM_REVENUE, "", commission),
-        ]
+        source = Leg(PREPAID_JOBS, job.id, -job.price)
     elif job.payment_method == "cash":
-        legs = [
-            Leg(CUSTOMER_PAYMENTS, job.customer_id, -price),
-            Leg(DRIVER_CASH, driver_id, earnings),
-            Leg(PLATFORM_RECEIVABLE, driver_id, commission),
-        ]
+        return await post_cash_completion(session, job, driver_id=driver_id, at=at)
     else:
-        legs = [
-            Leg(CUSTOMER_PAYMENTS, job.customer_id, -price),
-            Leg(DRIVER_EARNINGS, driver_id, earnings),
-            Leg(PLATFORM_REVENUE, "", commission),
-        ]
+        source = Leg(CUSTOMER_PAYMENTS, job.customer_id, -job.price)
+    legs = [
+        source,
+        Leg(DRIVER_EARNINGS, driver_id, job.driver_earnings),
+        Leg(PLATFORM_REVENUE, "", job.price - job.driver_earnings),
+    ]
     return await _job_posting(session, job, "earning", at, legs)
+
+
+async def post_cash_completion(session: AsyncSession, job: Job, *, driver_id: str, at: datetime) -> str:
+    """The customer's cash goes into the driver's hand, all of it; then the platform's
+    commission leaves the driver's balance for revenue. Two postings, so that the driver's
+    history shows the cash it collected and the commission it owes as lines of their own."""
+    commission = job.price - job.driver_earnings
+    collected = [Leg(CUSTOMER_PAYMENTS, job.customer_id, -job.price), Leg(DRIVER_CASH, driver_id, job.price)]
+    posting_id = await _job_posting(session, job, "earning", at, collected)
+    owed = [Leg(DRIVER_EARNINGS, driver_id, -commission), Leg(PLATFORM_REVENUE, "", commission)]
+    await _job_posting(session, job, "cash_commission", at, owed)
+    return posting_id
 
 
 async def post_cancellation(

@@ -1,18 +1,21 @@
 """The ledger under random sequences of money operations (a Hypothesis state machine).
 
 Each example starts on a fresh database with two drivers and one customer, then runs a few
-random steps, each one in its own unit of work as a request would: book an order (cash, or
-card-paid through the fake Stripe and confirmed by the client, by a signed webhook (maybe
-after a declined card), or by ``settle_payment`` with the provider's charge; maybe paid twice,
-through PayPal too), accept, complete, tip, cancel before or after acceptance, pay an order its
-customer had already cancelled, request payouts of random amounts, and settle them as paid or
-failed. The resolvers are driven directly (no HTTP) for
-speed; the fake provider server is the only stand-in.
+random steps, each one in its own unit of work as a request would: book an order (cash, a
+merchant's invoice job, or card-paid through the fake Stripe and confirmed by the client, by a
+signed webhook (maybe after a declined card), or by ``settle_payment`` with the provider's
+charge; maybe paid twice, through PayPal too), accept, complete, tip, cancel before or after
+acceptance, pay an order its customer had already cancelled, request payouts of random amounts
+(also by a driver who owes commission on cash jobs), and settle them as paid or failed. The
+resolvers are driven directly (no HTTP) for speed; the fake provider server is the only
+stand-in.
 
-After every step: every posting sums to zero in one currency; no driver's balance is negative;
-each driver's balance equals its card earnings + tips + cancellation fees - payouts +
-reversals, counted independently by the test; and the payment history, the prepaid account
-and the payouts in transit agree.
+After every step: every posting sums to zero in one currency; each driver's payable balance
+equals its card and invoice earnings + tips + cancellation shares - commission owed on cash
+jobs - payouts paid or in transit, counted independently by the test; only that commission
+takes a balance below zero (a payout never does: each one leaves the balance at zero or
+above, and one the balance does not cover is refused); and the payment history (cash
+collected, commission, balance), the prepaid account and the payouts in transit agree.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from logistics.platform import Ctx, Platform
 from logistics.resolvers import earnings, jobs, lifecycle, media, orders, payments, payouts, quotes, tips
 from logistics.shapes.common import Point
 from logistics.shapes.drivers import RegisterIn
-from logistics.shapes.jobs import JobView, TransitionIn
+from logistics.shapes.jobs import CreateJobIn, JobView, TransitionIn
 from logistics.shapes.media import UploadPurpose
 from logistics.shapes.money import PaymentPurpose, PayoutMethodIn, PayoutRequestIn, TipIn
 from logistics.shapes.orders import CancelIn, OrderIn
@@ -67,6 +70,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationW
 
 T = TypeVar("T")
 CUSTOMER = Principal(sub="cust-prop", name="Customer", phone="+49 30 5550000")
+MERCHANT = Principal(sub="merchant-prop", roles=frozenset({"merchant"}))
 OPS = Principal(sub="ops-prop", roles=frozenset({"ops"}))
 WEBHOOK = Principal(sub="system:webhook", roles=frozenset({"system"}))
 DRIVER_SUBS = ("drv-a", "drv-b")
@@ -84,7 +88,7 @@ class JobModel:
     id: str
     price: int
     earnings: int
-    card: bool
+    method: str  # cash | card | invoice
     paid: bool
     status: str
     driver: str | None = None  # the driver's sub
@@ -95,8 +99,10 @@ class JobModel:
 class DriverModel:
     sub: str
     id: str
-    card_earnings: int = 0
+    owed_earnings: int = 0  # card and invoice jobs: the platform owes them to the driver
     cash_earnings: int = 0
+    cash_collected: int = 0
+    commission: int = 0  # the platform's share of cash jobs, owed by the driver
     tips: int = 0
     fees: int = 0
     requested: int = 0
@@ -105,7 +111,8 @@ class DriverModel:
 
     @property
     def balance(self) -> int:
-        return self.card_earnings + self.tips + self.fees - self.requested + self.reversed
+        payouts = self.requested - self.reversed  # paid or in transit
+        return self.owed_earnings + self.tips + self.fees - self.commission - payouts
 
 
 @dataclass
@@ -250,7 +257,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self._complete(job)
 
     @rule(
-        method=st.sampled_from(["cash", "card"]),
+        method=st.sampled_from(["cash", "card", "invoice"]),
         pay=st.booleans(),
         via=PAID_VIA,
         twice=st.booleans(),
@@ -265,17 +272,21 @@ class LedgerMachine(RuleBasedStateMachine):
             )
             return await orders.create_order(ctx, body)
 
-        view = self.call(CUSTOMER, order)
+        async def invoice_job(ctx: Ctx) -> Any:
+            body = {**quote_body(), "customer_id": CUSTOMER.sub, "payment_method": "invoice"}
+            return await jobs.create_job(ctx, CreateJobIn.model_validate(body))
+
+        view = self.call(MERCHANT, invoice_job) if method == "invoice" else self.call(CUSTOMER, order)
         job = JobModel(
             id=view.id,
             price=view.price.amount,
             earnings=view.driver_earnings.amount,
-            card=method == "card",
+            method=method,
             paid=False,
             status=view.status.value,
         )
         self.jobs.append(job)
-        if not job.card:
+        if job.method != "card":
             assert job.status == "searching"
             return
         assert job.status == "awaiting_payment"
@@ -330,10 +341,13 @@ class LedgerMachine(RuleBasedStateMachine):
             self.call(me, self._step(job.id, step, body))
         job.status = "completed"
         driver = self.drivers[job.driver]
-        if job.paid:
-            driver.card_earnings += job.earnings
-        else:
+        if job.method == "cash":
             driver.cash_earnings += job.earnings
+            driver.cash_collected += job.price
+            driver.commission += job.price - job.earnings
+        else:
+            assert job.paid or job.method == "invoice"
+            driver.owed_earnings += job.earnings
 
     @staticmethod
     def _step(job_id: str, step: str, body: TransitionIn) -> Callable[[Ctx], Awaitable[JobView]]:
@@ -372,11 +386,13 @@ class LedgerMachine(RuleBasedStateMachine):
             self.drivers[job.driver].fees += fee * self.region.cancellation_driver_share_bps // 10_000
         job.status = "cancelled"
 
-    @precondition(lambda self: bool([j for j in self.jobs_in("cancelled") if j.card and not j.paid]))
+    @precondition(
+        lambda self: bool([j for j in self.jobs_in("cancelled") if j.method == "card" and not j.paid])
+    )
     @rule(data=st.data(), via=PAID_VIA)
     def pay_after_cancelling(self, data: st.DataObject, via: str) -> None:
         """The money arrives after the customer cancelled: it all goes back to the customer."""
-        unpaid = [j for j in self.jobs_in("cancelled") if j.card and not j.paid]
+        unpaid = [j for j in self.jobs_in("cancelled") if j.method == "card" and not j.paid]
         job = data.draw(st.sampled_from(unpaid), label="job")
         refunds_before = len(self.fake.stripe_refunds)
         self._pay_with_stripe(job, via)
@@ -384,14 +400,17 @@ class LedgerMachine(RuleBasedStateMachine):
         [refund] = list(self.fake.stripe_refunds.values())[refunds_before:]
         assert refund["amount"] == job.price
 
-    @rule(data=st.data(), percent=st.one_of(st.none(), st.integers(1, 150)))
-    def request_payout(self, data: st.DataObject, percent: int | None) -> None:
+    @rule(data=st.data(), percent=st.one_of(st.none(), st.integers(1, 150)), anyone=st.booleans())
+    def request_payout(self, data: st.DataObject, percent: int | None, anyone: bool) -> None:
         """The whole balance (no amount), or a share of it: up to half as much again as there is.
-        Mostly a driver with a balance asks; with none, one with nothing."""
+        Mostly a driver with a balance asks; otherwise any driver, maybe one at zero or one that
+        owes commission, which no payout may pay."""
         owed = [sub for sub, driver in self.drivers.items() if driver.balance > 0]
-        sub = data.draw(st.sampled_from(owed or list(self.drivers)), label="driver")
+        sub = data.draw(
+            st.sampled_from(list(self.drivers) if anyone else owed or list(self.drivers)), label="driver"
+        )
         driver = self.drivers[sub]
-        amount = None if percent is None else max(1, driver.balance * percent // 100)
+        amount = None if percent is None else max(1, abs(driver.balance) * percent // 100)
         body = PayoutRequestIn.model_validate(
             {"amount": None if amount is None else {"amount": amount, "currency": CURRENCY}}
         )
@@ -406,6 +425,8 @@ class LedgerMachine(RuleBasedStateMachine):
         view = self.call(self.driver_principal(sub), lambda ctx: payouts.request_payout(ctx, body))
         assert view.amount.amount == wanted and view.status.value == "pending"
         driver.requested += wanted
+        # No payout takes a balance below zero.
+        assert self.ledger_balance(driver) == driver.balance >= 0
         self.pending.append(PayoutModel(id=view.id, driver=sub, amount=wanted))
 
     @precondition(lambda self: bool(self.pending))
@@ -444,24 +465,29 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         assert unbalanced == []
 
-    @invariant()
-    def no_driver_balance_is_negative(self) -> None:
-        negative = self.rows(
-            "SELECT owner_id, SUM(amount) FROM ledger_entries WHERE account = :account "
-            "GROUP BY owner_id HAVING SUM(amount) < 0",
-            account=ledger.DRIVER_EARNINGS,
-        )
-        assert negative == []
-
-    @invariant()
-    def each_balance_is_what_the_driver_was_owed(self) -> None:
-        for driver in self.drivers.values():
-            in_ledger = self.rows(
+    def ledger_balance(self, driver: DriverModel) -> int:
+        return int(
+            self.rows(
                 "SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE account = :account AND owner_id = :owner",
                 account=ledger.DRIVER_EARNINGS,
                 owner=driver.id,
             )[0][0]
-            assert int(in_ledger) == driver.balance >= 0, driver
+        )
+
+    @invariant()
+    def only_commission_on_cash_jobs_takes_a_balance_below_zero(self) -> None:
+        # Each payout left the balance at zero or above, and since then only commission has
+        # lowered it: so it is never below minus the commission owed.
+        for driver in self.drivers.values():
+            assert self.ledger_balance(driver) >= -driver.commission, driver
+        assert self.rows("SELECT COUNT(*) FROM ledger_entries WHERE account = 'platform_receivable'") == [
+            (0,)
+        ]
+
+    @invariant()
+    def each_balance_is_what_the_driver_was_owed(self) -> None:
+        for driver in self.drivers.values():
+            assert self.ledger_balance(driver) == driver.balance, driver
 
             page = self.call(
                 self.driver_principal(driver.sub), lambda ctx: earnings.earnings_history(ctx, limit=1)
@@ -469,8 +495,10 @@ class LedgerMachine(RuleBasedStateMachine):
             totals = page.totals
             assert totals.balance.amount == driver.balance
             assert totals.tips.amount == driver.tips
-            assert totals.earned.amount == driver.card_earnings + driver.cash_earnings + driver.fees
+            assert totals.earned.amount == driver.owed_earnings + driver.cash_earnings + driver.fees
             assert totals.paid_out.amount == driver.paid_out
+            assert totals.cash_collected.amount == driver.cash_collected
+            assert totals.cash_commission.amount == driver.commission
 
     @invariant()
     def payouts_in_transit_are_the_pending_payouts(self) -> None:

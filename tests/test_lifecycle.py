@@ -378,25 +378,32 @@ async def test_completing_credits_the_drivers_earnings(api: Api, platform: Platf
     job = await api.ok("PUT", f"/jobs/{order['id']}/complete", driver["sub"])
     await api.ok("PUT", f"/jobs/{order['id']}/complete", driver["sub"])
 
-    # then one balanced posting credits exactly the job's driver earnings to the driver
+    # then, once, the customer's cash goes to the driver and the commission comes out of the
+    # driver's balance: two balanced postings
     entries = await ledger_entries(platform)
     postings: dict[str, list[LedgerEntry]] = defaultdict(list)
     for entry in entries:
         postings[entry.posting_id].append(entry)
-    assert len(postings) == 1
+    assert sorted({legs[0].type for legs in postings.values()}) == ["cash_commission", "earning"]
+    assert len(postings) == 2
     for legs in postings.values():
         assert sum(leg.amount for leg in legs) == 0
         assert {leg.currency for leg in legs} == {"EUR"}
         assert {leg.job_id for leg in legs} == {order["id"]}
-    # A cash job's earnings are already in the driver's hand: booked as cash earnings, not owed.
-    earned = sum(e.amount for e in entries if e.account in DRIVER_ACCOUNTS and e.owner_id == driver["id"])
-    assert earned == job["driver_earnings"]["amount"] > 0
-    assert job["driver_earnings"]["amount"] < job["price"]["amount"]
+    price, earnings = job["price"]["amount"], job["driver_earnings"]["amount"]
+    assert 0 < earnings < price
+    mine = [e for e in entries if e.account in DRIVER_ACCOUNTS and e.owner_id == driver["id"]]
+    # The whole price is in the driver's hand; the commission on it is owed from the balance.
+    assert sorted((e.account, e.amount) for e in mine) == [
+        (DRIVER_CASH, price),
+        (DRIVER_EARNINGS, earnings - price),
+    ]
     # and the driver's payment history says the same
     history = await api.ok("GET", "/payments", driver["sub"])
     assert history["totals"]["earned"] == job["driver_earnings"]
-    assert [(line["job_id"], line["type"], line["amount"]) for line in history["items"]] == [
-        (order["id"], "earning", job["driver_earnings"])
+    assert sorted((line["job_id"], line["type"], line["amount"]["amount"]) for line in history["items"]) == [
+        (order["id"], "commission", earnings - price),
+        (order["id"], "earning", price),
     ]
 
 

@@ -116,3 +116,74 @@ def test_logistics_migrate_twice_is_harmless(empty_database: str, monkeypatch: p
     assert _run(empty_database, rows) == ["01TESTROW"]
     assert _run(empty_database, _current_revision) == _head_revision(empty_database)
     assert _run(empty_database, _schema_differences) == []
+
+
+def test_0008_restates_old_cash_jobs_so_the_commission_is_owed(empty_database: str) -> None:
+    """A cash job completed before 0008 posted the commission to ``platform_receivable``; after
+    it, the job reads like one completed now: the whole price in the driver's cash, the
+    commission taken from the driver's balance, and nothing left in the receivable."""
+    from alembic import command
+
+    command.upgrade(cli.alembic_config(empty_database), "0006")
+    old = [
+        # (posting, account, owner, amount, type): a cash job (price 1000, commission 200) and a card job.
+        ("p1", "customer_payments", "cust-1", -1000, "earning"),
+        ("p1", "driver_cash_earnings", "drv-1", 800, "earning"),
+        ("p1", "platform_receivable", "drv-1", 200, "earning"),
+        ("p2", "prepaid_jobs", "job-2", -500, "earning"),
+        ("p2", "driver_earnings", "drv-1", 400, "earning"),
+        ("p2", "platform_revenue", "", 100, "earning"),
+    ]
+
+    def store(conn: Connection) -> None:
+        for n, (posting, account, owner, amount, kind) in enumerate(old):
+            conn.execute(
+                text(
+                    "INSERT INTO ledger_entries (id, posting_id, account, owner_id, amount, currency, type, "
+                    "job_id, created_at) VALUES (:id, :posting, :account, :owner, :amount, 'EUR', :kind, "
+                    ":job, '2026-03-01 12:00:00')"
+                ),
+                {"id": f"old{n}", "posting": posting, "account": account, "owner": owner, "amount": amount}
+                | {"kind": kind, "job": "job-1" if posting == "p1" else "job-2"},
+            )
+
+    _run(empty_database, store)
+
+    cli.migrate(Settings(database_url=empty_database))
+
+    def read(conn: Connection) -> dict[str, Any]:
+        def rows(sql: str) -> list[Any]:
+            return list(conn.execute(text(sql)).all())
+
+        return {
+            "balances": dict(
+                rows(
+                    "SELECT account || '/' || owner_id, SUM(amount) FROM ledger_entries GROUP BY account, owner_id"
+                )
+            ),
+            "unbalanced": rows(
+                "SELECT posting_id FROM ledger_entries GROUP BY posting_id HAVING SUM(amount) <> 0"
+            ),
+            "restated": rows(
+                "SELECT type, account, amount, job_id, created_at FROM ledger_entries "
+                "WHERE id NOT LIKE 'old%' ORDER BY type, account"
+            ),
+        }
+
+    after = _run(empty_database, read)
+    assert after["unbalanced"] == []
+    assert after["balances"] == {
+        "customer_payments/cust-1": -1000,
+        "driver_cash/drv-1": 1000,
+        "platform_receivable/drv-1": 0,
+        "driver_earnings/drv-1": 400 - 200,
+        "prepaid_jobs/job-2": -500,
+        "platform_revenue/": 100 + 200,
+    }
+    assert [(kind, account, amount, job) for kind, account, amount, job, _ in after["restated"]] == [
+        ("cash_commission", "driver_earnings", -200, "job-1"),
+        ("cash_commission", "platform_revenue", 200, "job-1"),
+        ("earning", "driver_cash", 200, "job-1"),
+        ("earning", "platform_receivable", -200, "job-1"),
+    ]
+    assert {str(at)[:19] for *_, at in after["restated"]} == {"2026-03-01 12:00:00"}

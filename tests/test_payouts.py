@@ -346,20 +346,25 @@ async def test_a_payout_takes_the_whole_balance_by_default(
     assert body["details"]["balance"] == eur(0)
 
 
-async def test_cash_jobs_do_not_credit_the_balance(api: Api) -> None:
+async def test_a_cash_job_leaves_the_commission_owed(api: Api) -> None:
     await api.register_driver("drv-cash")
     await add_method(api, "drv-cash", iban_method())
     order = await api.order("cust-cash")
     await api.ok("PUT", f"/jobs/{order['id']}/accept", "drv-cash")
     job = await api.walk_to("drv-cash", order["id"], "complete")
+    commission = job["price"]["amount"] - job["driver_earnings"]["amount"]
 
     result = await history(api, "drv-cash")
 
-    assert result["totals"]["balance"] == eur(0)
-    # Earned, but in cash: the line says so, and there is nothing to pay out.
+    # Earned, but in cash: the driver holds the whole price and owes the commission on it.
+    assert result["totals"]["balance"] == eur(-commission)
     assert result["totals"]["earned"] == job["driver_earnings"]
-    assert [(line["type"], line["paid_in_cash"]) for line in result["items"]] == [("earning", True)]
-    error_of(await api.call("POST", "/payouts/request", "drv-cash"), 409, "INSUFFICIENT_BALANCE")
+    assert [(line["type"], line["paid_in_cash"]) for line in result["items"]] == [
+        ("commission", False),
+        ("earning", True),
+    ]
+    body = error_of(await api.call("POST", "/payouts/request", "drv-cash"), 409, "INSUFFICIENT_BALANCE")
+    assert body["details"]["balance"] == eur(-commission)
 
 
 async def test_a_partial_payout_and_one_beyond_the_balance(api: Api, fake: FakeProviders) -> None:

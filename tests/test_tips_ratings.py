@@ -279,10 +279,12 @@ async def test_a_paypal_tip(api: Api, fake: FakeProviders) -> None:
 
 
 async def test_a_cash_job_is_tipped_into_the_balance(api: Api, fake: FakeProviders) -> None:
-    # Cash earnings stay in the driver's hand (not the balance); a card tip is owed to it.
+    # Cash stays in the driver's hand and the commission on it is owed; a card tip is owed to
+    # the driver, and pays that debt first.
     driver = await api.register_driver("drv-cash")
     job = await completed_cash_job(api, "cust-cash", driver["sub"])
-    assert await balance(api, driver["sub"]) == 0
+    commission = job["price"]["amount"] - job["driver_earnings"]["amount"]
+    assert await balance(api, driver["sub"]) == -commission
 
     start = await api.ok(
         "POST", f"/orders/{job['id']}/tip", "cust-cash", 201, json={"amount": eur(100), "method": "stripe"}
@@ -293,7 +295,7 @@ async def test_a_cash_job_is_tipped_into_the_balance(api: Api, fake: FakeProvide
     )
 
     history = await api.ok("GET", "/payments", driver["sub"])
-    assert history["totals"]["balance"] == eur(100)
+    assert history["totals"]["balance"] == eur(100 - commission)
     assert history["totals"]["tips"] == eur(100)
     earning = [line for line in history["items"] if line["type"] == "earning"]
     assert [line["paid_in_cash"] for line in earning] == [True]

@@ -9,8 +9,9 @@ from logistics.models.base import Row, utc
 class LedgerEntry(Row, table=True):
     """One leg of a balanced posting: the entries of a posting sum to zero.
 
-    Accounts are (account, owner_id): ``driver_earnings``/driver id is a driver's balance,
-    ``platform_revenue`` and ``customer_payments`` are the platform's side.
+    Accounts are (account, owner_id): ``driver_earnings``/driver id is a driver's balance
+    (negative while it owes commission on cash jobs), ``driver_cash``/driver id the cash it
+    collected, ``platform_revenue`` and ``customer_payments`` are the platform's side.
     """
 
     __tablename__ = "ledger_entries"

@@ -1,17 +1,25 @@
-"""A driver's earnings, read from the ledger: every line, and the totals (REST `GET /payments`)."""
+"""A driver's earnings, read from the ledger: every line, and the totals (REST `GET /payments`);
+and for ops, every driver's balance, so that what drivers owe on cash jobs is in sight."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import col
 
 from logistics import ledger
-from logistics.job.access import driver_job, for_drivers
+from logistics.errors import validation_failed
+from logistics.job.access import driver_job, for_drivers, for_ops
 from logistics.models import Driver, LedgerEntry
 from logistics.platform import Ctx
-from logistics.resolvers.pagination import keyset_page
+from logistics.resolvers.pagination import check_limit, decode_cursor, encode_cursor, keyset_page
 from logistics.resolvers.views import driver_region, money
-from logistics.shapes.money import PaymentHistory, PaymentLine, PaymentTotals
+from logistics.shapes.money import (
+    DriverBalance,
+    DriverBalancePage,
+    PaymentHistory,
+    PaymentLine,
+    PaymentTotals,
+)
 
 LINE_TYPES = {
     "earning": "earning",
@@ -19,6 +27,7 @@ LINE_TYPES = {
     "cancellation": "cancellation_fee",
     "payout": "payout",
     "payout_reversal": "adjustment",
+    "cash_commission": "commission",
 }
 DRIVER_ACCOUNTS = (ledger.DRIVER_EARNINGS, ledger.DRIVER_CASH)
 
@@ -49,16 +58,23 @@ async def _totals(ctx: Ctx, driver: Driver, currency: str, job_id: str | None = 
     )
     if job_id is not None:
         query = query.where(col(LedgerEntry.job_id) == job_id)
-    sums = {(account, kind): int(total) for account, kind, total in (await ctx.session.execute(query)).all()}
-    earned = sum(v for (a, k), v in sums.items() if a in DRIVER_ACCOUNTS and k in ("earning", "cancellation"))
-    tips = sum(v for (a, k), v in sums.items() if a in DRIVER_ACCOUNTS and k == "tip")
-    paid_out = sum(v for (a, _), v in sums.items() if a == ledger.PAYOUTS_SETTLED)
-    balance = sum(v for (a, _), v in sums.items() if a == ledger.DRIVER_EARNINGS)
+    sums = {
+        (account, kind): int(amount) for account, kind, amount in (await ctx.session.execute(query)).all()
+    }
+
+    def total(accounts: tuple[str, ...], *kinds: str) -> int:
+        return sum(v for (a, k), v in sums.items() if a in accounts and (not kinds or k in kinds))
+
+    # A cash job's earning line is the whole price in the driver's hand and its commission a
+    # line of its own (negative): together they are what the driver earned on it.
+    commission = -total((ledger.DRIVER_EARNINGS,), "cash_commission")
     return PaymentTotals(
-        earned=money(earned, currency),
-        tips=money(tips, currency),
-        paid_out=money(paid_out, currency),
-        balance=money(balance, currency),
+        earned=money(total(DRIVER_ACCOUNTS, "earning", "cancellation", "cash_commission"), currency),
+        tips=money(total(DRIVER_ACCOUNTS, "tip"), currency),
+        paid_out=money(total((ledger.PAYOUTS_SETTLED,)), currency),
+        balance=money(total((ledger.DRIVER_EARNINGS,)), currency),
+        cash_collected=money(total((ledger.DRIVER_CASH,)), currency),
+        cash_commission=money(commission, currency),
     )
 
 
@@ -99,3 +115,55 @@ async def job_earnings(
         totals=await _totals(ctx, driver, job.currency, job_id=job.id),
         next_cursor=next_cursor,
     )
+
+
+def _after(cursor: str | None) -> tuple[str, str] | None:
+    raw = decode_cursor(cursor)
+    if raw is None:
+        return None
+    driver_id, _, currency = raw.partition(" ")
+    if not driver_id or len(currency) != 3:
+        raise validation_failed("invalid cursor", cursor="not a cursor from this API")
+    return driver_id, currency
+
+
+@for_ops
+async def driver_balances(
+    ctx: Ctx, *, only_owing: bool = False, limit: int = 20, cursor: str | None = None
+) -> DriverBalancePage:
+    """Every driver's balance, one item per driver and currency, in driver order (oldest
+    first); ``only_owing``: only balances below zero. A driver whose balance never moved has
+    no item."""
+    check_limit(limit)
+    owner, currency = col(LedgerEntry.owner_id), col(LedgerEntry.currency)
+    balance = func.sum(col(LedgerEntry.amount))
+    commission = func.sum(
+        case((col(LedgerEntry.type) == "cash_commission", col(LedgerEntry.amount)), else_=0)
+    )
+    query = (
+        select(owner, currency, col(Driver.name), balance, commission)
+        .join(Driver, col(Driver.id) == owner)
+        .where(col(LedgerEntry.account) == ledger.DRIVER_EARNINGS)
+        .group_by(owner, currency, col(Driver.name))
+        .order_by(owner, currency)
+        .limit(limit + 1)
+    )
+    after = _after(cursor)
+    if after is not None:
+        query = query.where(or_(owner > after[0], and_(owner == after[0], currency > after[1])))
+    if only_owing:
+        query = query.having(balance < 0)
+    rows = (await ctx.session.execute(query)).all()
+    items = [
+        DriverBalance(
+            driver_id=driver_id,
+            name=name,
+            balance=money(int(total), code),
+            owed=money(max(0, -int(total)), code),
+            cash_commission=money(-int(taken), code),
+        )
+        for driver_id, code, name, total, taken in rows[:limit]
+    ]
+    last = items[-1] if len(rows) > limit else None
+    next_cursor = encode_cursor(f"{last.driver_id} {last.balance.currency}") if last else None
+    return DriverBalancePage(items=items, next_cursor=next_cursor)

@@ -2,7 +2,8 @@
 
 A payout debits the driver's balance when requested, in one transaction that holds the
 driver's row lock while it reads the balance from the ledger: concurrent requests queue, and
-none can take the balance below zero. A failed payout credits the money back through a
+none can take the balance below zero. (Commission on a cash job can: then nothing is paid out
+until later earnings have paid it.) A failed payout credits the money back through a
 reversing entry.
 """
 

@@ -89,7 +89,8 @@ async def request_payout(
 async def payment_history(
     ctx: Ctx = Depends(get_ctx), limit: int = LIMIT, cursor: str | None = None
 ) -> shape.PaymentHistory:
-    """Earnings, tips, fees and payouts, newest first, with totals and the balance."""
+    """Earnings, tips, fees, payouts and the commission on cash jobs, newest first, with totals:
+    the balance (below zero while the driver owes commission), cash collected, cash commission."""
     return await earnings.earnings_history(ctx, limit=limit, cursor=cursor)
 
 

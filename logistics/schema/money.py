@@ -35,6 +35,16 @@ class MoneyQuery:
         earnings.job_earnings, t.PaymentHistory, "One job's payment lines for its driver."
     )
 
+    @strawberry.field(
+        description="Every driver's balance, one item per driver and currency, in driver order; "
+        "onlyOwing: only balances below zero, what drivers owe on cash jobs (ops role)."
+    )
+    async def driver_balances(
+        self, info: Ctx, only_owing: bool = False, limit: int = 20, cursor: str | None = None
+    ) -> t.DriverBalancePage:
+        page = await call(info, earnings.driver_balances, only_owing=only_owing, limit=limit, cursor=cursor)
+        return t.DriverBalancePage.from_pydantic(page)
+
 
 async def _start(
     info: Ctx, job_id: strawberry.ID, provider: str, purpose: PaymentPurpose, amount: i.MoneyInput | None

@@ -323,3 +323,13 @@ class PaymentTotals:
 @from_shape(model=money.PaymentHistory, all_fields=True, name="PaymentHistory")
 class PaymentHistory:
     pass
+
+
+@from_shape(model=money.DriverBalance, all_fields=True, name="DriverBalance")
+class DriverBalance:
+    pass
+
+
+@from_shape(model=money.DriverBalancePage, all_fields=True, name="DriverBalancePage")
+class DriverBalancePage:
+    pass

@@ -174,7 +174,8 @@ class PayoutPage(Page[PayoutView]):
     pass
 
 
-LineType = StrEnum("LineType", "EARNING TIP CANCELLATION_FEE PAYOUT ADJUSTMENT")
+# COMMISSION: the platform's commission on a cash job, taken from the balance.
+LineType = StrEnum("LineType", "EARNING TIP CANCELLATION_FEE PAYOUT ADJUSTMENT COMMISSION")
 
 
 class PaymentLine(Shape):
@@ -183,18 +184,39 @@ class PaymentLine(Shape):
     amount: Money
     at: datetime
     paid_in_cash: bool = Field(
-        default=False, description="Collected in cash by the driver: not in the balance."
+        default=False,
+        description="The customer's cash, collected by the driver (a cash job's whole price): "
+        "in the driver's hand, not in the balance.",
     )
 
 
 class PaymentTotals(Shape):
-    earned: Money
+    earned: Money = Field(description="Earnings and cancellation fees, net of commission on cash jobs.")
     tips: Money
-    paid_out: Money
-    balance: Money
+    paid_out: Money = Field(description="Payouts paid.")
+    balance: Money = Field(
+        description="What the platform owes the driver, less payouts requested; below zero, what "
+        "the driver owes (commission on cash jobs), which later earnings and tips pay first."
+    )
+    cash_collected: Money = Field(description="Cash collected from customers on cash jobs.")
+    cash_commission: Money = Field(description="Commission on cash jobs, taken from the balance.")
 
 
 class PaymentHistory(Shape):
     items: list[PaymentLine]
     totals: PaymentTotals
     next_cursor: str | None = None
+
+
+class DriverBalance(Shape):
+    """One driver's payable balance in one currency, for ops."""
+
+    driver_id: str
+    name: str
+    balance: Money = Field(description="What the platform owes the driver; below zero, what it owes.")
+    owed: Money = Field(description="What the driver owes the platform: minus the balance, or 0.")
+    cash_commission: Money = Field(description="Commission on cash jobs, taken from the balance.")
+
+
+class DriverBalancePage(Page[DriverBalance]):
+    pass
