@@ -1,10 +1,13 @@
-from datetime import datetime
-from enum import StrEnum
-from typing import Any, Generic, Self, TypeVar
+import re
+from datetime import date, datetime
+from enum import auto
+from typing import Annotated, Any, Generic, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic_core import PydanticCustomError
 
 from logistics.config import ItemSize, VehicleType
+from logistics.shapes.enums import ApiEnum
 
 __all__ = ["ItemSize", "VehicleType"]
 
@@ -18,6 +21,37 @@ class Shape(BaseModel):
         return cls.model_validate(row, from_attributes=True)
 
 
+class InputShape(Shape):
+    """A shape a client sends: a REST body, a GraphQL input, or a part of one.
+
+    Its fields take JSON's own types only: a bool is true or false, a number is not a bool or
+    a string, a string is not a number (FastAPI hands pydantic the Python objects it parsed,
+    which lax mode would coerce: ``"yes"`` to True, ``true`` to 1.0). The exceptions are what
+    JSON can only send as text: enumerations (:class:`ApiEnum`) and times (:data:`Instant`,
+    :data:`Day`)."""
+
+    model_config = ConfigDict(strict=True)
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _iso_text(kind: str) -> Any:
+    def check(value: Any) -> Any:
+        # A ``date`` or ``datetime`` comes from GraphQL's scalars. Without this check lax mode
+        # would also read a number, or a string of digits, as seconds since 1970.
+        if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.match(value)):
+            return value
+        raise PydanticCustomError(f"{kind}_type", f"Input should be an ISO 8601 {kind} string")
+
+    return BeforeValidator(check)
+
+
+# Times in requests: RFC 3339 text (API.md), lax so that strict shapes still parse the text.
+Instant = Annotated[datetime, Strict(False), _iso_text("datetime")]
+Day = Annotated[date, Strict(False), _iso_text("date")]
+
+
 T = TypeVar("T")
 
 
@@ -27,12 +61,12 @@ class Page(Shape, Generic[T]):
     next_cursor: str | None = None
 
 
-class Money(Shape):
+class Money(InputShape):
     amount: int = Field(description="Amount in minor units (cents).")
     currency: str = Field(min_length=3, max_length=3, description="ISO 4217 code.")
 
 
-class Point(Shape):
+class Point(InputShape):
     lat: float = Field(ge=-90, le=90)
     lng: float = Field(ge=-180, le=180)
 
@@ -41,10 +75,10 @@ class LocationReport(Point):
     accuracy_m: float | None = Field(default=None, ge=0, le=100_000)
     heading_deg: float | None = Field(default=None, ge=0, le=360)
     speed_mps: float | None = Field(default=None, ge=0, le=150)
-    recorded_at: datetime | None = Field(default=None, description="Device time, for replay.")
+    recorded_at: Instant | None = Field(default=None, description="Device time, for replay.")
 
 
-class Address(Shape):
+class Address(InputShape):
     line1: str = Field(min_length=1, max_length=200)
     line2: str | None = Field(default=None, max_length=200)
     city: str = Field(min_length=1, max_length=100)
@@ -52,12 +86,12 @@ class Address(Shape):
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")
 
 
-class Contact(Shape):
+class Contact(InputShape):
     name: str = Field(min_length=1, max_length=200)
     phone: str = Field(pattern=r"^\+?[0-9 ()\-]{5,30}$")
 
 
-class Stop(Shape):
+class Stop(InputShape):
     address: Address
     point: Point
     contact: Contact
@@ -73,7 +107,7 @@ class StopView(Shape):
     instructions: str | None = None
 
 
-class Item(Shape):
+class Item(InputShape):
     description: str = Field(min_length=1, max_length=200)
     quantity: int = Field(default=1, ge=1, le=100)
     weight_kg: float | None = Field(default=None, gt=0, le=1000)
@@ -92,7 +126,7 @@ class Eta(Shape):
     seconds: int
 
 
-class Vehicle(Shape):
+class Vehicle(InputShape):
     type: VehicleType
     make: str | None = Field(default=None, max_length=60)
     model: str | None = Field(default=None, max_length=60)
@@ -100,6 +134,15 @@ class Vehicle(Shape):
     color: str | None = Field(default=None, max_length=30)
 
 
-PaymentMethod = StrEnum("PaymentMethod", "STRIPE PAYPAL CASH INVOICE")
+class PaymentMethod(ApiEnum):
+    STRIPE = auto()
+    PAYPAL = auto()
+    CASH = auto()
+    INVOICE = auto()
 
-PaymentStatus = StrEnum("PaymentStatus", "UNPAID PENDING PAID REFUNDED")
+
+class PaymentStatus(ApiEnum):
+    UNPAID = auto()
+    PENDING = auto()
+    PAID = auto()
+    REFUNDED = auto()

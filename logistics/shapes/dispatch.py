@@ -1,9 +1,16 @@
 from datetime import datetime
-from enum import StrEnum
+from enum import auto
 
 from logistics.shapes.common import Shape
+from logistics.shapes.enums import ApiEnum
 
-OfferStatus = StrEnum("OfferStatus", "PENDING ACCEPTED REJECTED EXPIRED WITHDRAWN")
+
+class OfferStatus(ApiEnum):
+    PENDING = auto()
+    ACCEPTED = auto()
+    REJECTED = auto()
+    EXPIRED = auto()
+    WITHDRAWN = auto()
 
 
 class OfferLogEntry(Shape):

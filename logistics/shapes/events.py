@@ -1,11 +1,12 @@
 """What subscriptions deliver."""
 
 from datetime import datetime
-from enum import StrEnum
+from enum import auto
 
 from pydantic import Field
 
 from logistics.shapes.common import Eta, Money, Point, Shape, VehicleType
+from logistics.shapes.enums import ApiEnum
 from logistics.shapes.jobs import JobStatus
 
 
@@ -37,7 +38,9 @@ class DriverLocation(Shape):
     eta_seconds: int | None = None
 
 
-FeedChangeKind = StrEnum("FeedChangeKind", "ENTERED LEFT")
+class FeedChangeKind(ApiEnum):
+    ENTERED = auto()
+    LEFT = auto()
 
 
 class FeedChange(Shape):
