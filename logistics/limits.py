@@ -8,12 +8,18 @@ at once; a chunked body is counted as it streams in and cut off when it passes t
 from __future__ import annotations
 
 import json
+import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from logistics.errors import DomainError, ErrorCode
 
 MULTIPART_OVERHEAD = 64 * 1024
+
+# Text no database stores: U+0000 (PostgreSQL's text refuses it) and lone surrogates (halves
+# of a UTF-16 pair, which no encoding of text can carry).
+UNSTORABLE_TEXT = re.compile(r"[\x00\ud800-\udfff]")
+UNSTORABLE_TEXT_MESSAGE = "text may not contain NUL (U+0000) or lone surrogate characters"
 
 
 class BodyTooLarge(Exception):

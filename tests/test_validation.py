@@ -482,3 +482,15 @@ async def test_text_with_a_nul_character_is_refused_not_a_500(api: Api) -> None:
         assert response.json()["error"]["code"] in ("NOT_FOUND", "VALIDATION_FAILED")
     unchanged = await api.ok("GET", f"/jobs/{order['id']}", "cust-1")
     assert unchanged["status"] == "searching" and unchanged["notes"] is None
+
+
+async def test_nul_in_a_quotes_stops_and_items_is_named(api: Api) -> None:
+    # A quote keeps its stops and items as JSON, where the database would not have refused it.
+    body = with_change(QUOTE, "pickup.address.line1", "Alexanderplatz\x001")
+    body = with_change(body, "dropoff.contact.name", "Kim\x00")
+    body = with_change(body, "items.0.description", "\x00")
+
+    fields = fields_of(await api.call("POST", "/quote", "cust-1", json=body))
+
+    assert {"pickup.address.line1", "dropoff.contact.name", "items.0.description"} <= set(fields)
+    assert all("NUL" in why for why in fields.values()), fields

@@ -3,10 +3,11 @@ from datetime import date, datetime
 from enum import auto
 from typing import Annotated, Any, Generic, Self, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator
 from pydantic_core import PydanticCustomError
 
 from logistics.config import ItemSize, VehicleType
+from logistics.limits import UNSTORABLE_TEXT, UNSTORABLE_TEXT_MESSAGE
 from logistics.shapes.enums import ApiEnum
 
 __all__ = ["ItemSize", "VehicleType"]
@@ -21,6 +22,21 @@ class Shape(BaseModel):
         return cls.model_validate(row, from_attributes=True)
 
 
+def _refuse_unstorable_text(value: Any) -> None:
+    """Raise for text, anywhere in ``value``, that no database stores (U+0000, a lone
+    surrogate). Nested shapes check their own fields."""
+    if isinstance(value, str):
+        if UNSTORABLE_TEXT.search(value):
+            raise PydanticCustomError("text_unstorable", UNSTORABLE_TEXT_MESSAGE)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _refuse_unstorable_text(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_unstorable_text(key)
+            _refuse_unstorable_text(item)
+
+
 class InputShape(Shape):
     """A shape a client sends: a REST body, a GraphQL input, or a part of one.
 
@@ -28,9 +44,16 @@ class InputShape(Shape):
     a string, a string is not a number (FastAPI hands pydantic the Python objects it parsed,
     which lax mode would coerce: ``"yes"`` to True, ``true`` to 1.0). The exceptions are what
     JSON can only send as text: enumerations (:class:`ApiEnum`) and times (:data:`Instant`,
-    :data:`Day`)."""
+    :data:`Day`). Every text field also refuses characters no database stores, here and not
+    at the database, because some input (a quote's stops) is kept as JSON."""
 
     model_config = ConfigDict(strict=True)
+
+    @field_validator("*")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        _refuse_unstorable_text(value)
+        return value
 
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
