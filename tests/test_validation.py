@@ -224,12 +224,17 @@ WRONG_TYPES = [
     ("POST", "/register", with_change(register_body(), "licence.expires_on", 20990101), "licence.expires_on"),
     ("POST", "/register", with_change(register_body(), "licence.number", 123456), "licence.number"),
 ]
+# A payout asks for money: none or less is malformed, not a question for the balance.
+BAD_AMOUNTS = [
+    ("POST", "/payouts/request", {"amount": {"amount": -500, "currency": "EUR"}}, "amount"),
+    ("POST", "/payouts/request", {"amount": {"amount": 0, "currency": "EUR"}}, "amount"),
+]
 
 
 @pytest.mark.parametrize(
     ("method", "path", "body", "field"),
-    BAD_FIELDS + WRONG_TYPES,
-    ids=[f"{m} {p.replace(JOB, ':id')} {f}" for m, p, _, f in BAD_FIELDS + WRONG_TYPES],
+    BAD_FIELDS + WRONG_TYPES + BAD_AMOUNTS,
+    ids=[f"{m} {p.replace(JOB, ':id')} {f}" for m, p, _, f in BAD_FIELDS + WRONG_TYPES + BAD_AMOUNTS],
 )
 async def test_a_bad_field_is_named(api: Api, method: str, path: str, body: Any, field: str) -> None:
     await api.register_driver("drv")

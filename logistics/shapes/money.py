@@ -1,7 +1,8 @@
 from datetime import datetime
 from enum import auto
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from logistics.shapes.common import InputShape, Money, Page, Shape
 from logistics.shapes.enums import ApiEnum
@@ -147,6 +148,14 @@ class PayoutState(ApiEnum):
 class PayoutRequestIn(InputShape):
     amount: Money | None = Field(default=None, description="Default: the whole available balance.")
     method_id: str | None = Field(default=None, max_length=64, description="Default: the default method.")
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, amount: Money | None) -> Money | None:
+        # A payout of nothing or less is a malformed request, whatever the balance.
+        if amount is not None and amount.amount <= 0:
+            raise PydanticCustomError("payout_amount", "a payout is a positive amount")
+        return amount
 
 
 class PayoutView(Shape):
