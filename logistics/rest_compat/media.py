@@ -80,7 +80,7 @@ async def add_image(
         data = await _read(file, ctx.platform.storage.max_bytes)
         return await media.add_job_image(ctx, job_id, image_kind, data=data, idempotency_key=idempotency_key)
     try:
-        body = ImageIn.model_validate_json(await request.body())
+        body = ImageIn.model_validate(await request.json())
     except ValidationError as exc:
         raise DomainError(
             ErrorCode.VALIDATION_FAILED, "invalid body", {"fields": pydantic_fields(exc.errors())}
