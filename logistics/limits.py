@@ -1,10 +1,11 @@
 """Request limits, enforced before anything parses the request; the one JSON parser; the text
 no database stores.
 
-A JSON body may be at most ``max_json_body_kb``; a multipart body may carry one file of
-``max_upload_mb`` plus its form fields. A declared ``Content-Length`` over the limit is refused
-at once; a chunked body is counted as it streams in and cut off when it passes the limit. Both
-edges parse JSON with :func:`parse_json`, which bounds how deeply a document may nest.
+The headers together may be at most ``MAX_HEADER_BYTES``. A JSON body may be at most
+``max_json_body_kb``; a multipart body may carry one file of ``max_upload_mb`` plus its form
+fields. A declared ``Content-Length`` over the limit is refused at once; a chunked body is
+counted as it streams in and cut off when it passes the limit. Both edges parse JSON with
+:func:`parse_json`, which bounds how deeply a document may nest.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from logistics.errors import DomainError, ErrorCode
 
 MULTIPART_OVERHEAD = 64 * 1024
+MAX_HEADER_BYTES = 16 * 1024
 # jiter (pydantic's JSON parser) stops at this depth while it parses (its own fixed limit,
 # named here for messages and tests), so a deeply nested document costs no deep recursion,
 # neither while it is parsed nor in whatever reads the parsed value.
@@ -61,6 +63,31 @@ def too_large_error(limit: int) -> DomainError:
     return DomainError(
         ErrorCode.PAYLOAD_TOO_LARGE, f"the request body exceeds {limit} bytes", {"max_bytes": limit}
     )
+
+
+class HeaderSizeLimit:
+    """Refuses a request whose headers together pass ``MAX_HEADER_BYTES``, before anything
+    reads them (a megabyte token would otherwise be decoded on every request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            size = sum(len(name) + len(value) for name, value in scope["headers"])
+            if size > MAX_HEADER_BYTES:
+                if scope["type"] == "websocket":
+                    # Closing before the handshake is accepted refuses it.
+                    await send({"type": "websocket.close", "code": 1009})
+                else:
+                    error = DomainError(
+                        ErrorCode.HEADERS_TOO_LARGE,
+                        f"the request headers exceed {MAX_HEADER_BYTES} bytes",
+                        {"max_bytes": MAX_HEADER_BYTES},
+                    )
+                    await _send_error(send, error)
+                return
+        await self.app(scope, receive, send)
 
 
 class BodySizeLimit:
@@ -106,15 +133,19 @@ class BodySizeLimit:
 
     @staticmethod
     async def _refuse(send: Send, limit: int) -> None:
-        body = json.dumps(too_large_error(limit).body()).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _send_error(send, too_large_error(limit))
+
+
+async def _send_error(send: Send, error: DomainError) -> None:
+    body = json.dumps(error.body()).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

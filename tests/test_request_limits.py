@@ -1,5 +1,5 @@
 """What a request may be before anything reads it: JSON that one strict parser reads (the same
-for REST and GraphQL), nested at most ``MAX_JSON_DEPTH`` deep."""
+for REST and GraphQL), nested at most ``MAX_JSON_DEPTH`` deep, and headers of bounded size."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from logistics.auth import MAX_AUTHORIZATION_BYTES
 from logistics.errors import DomainError, ErrorCode
-from logistics.limits import MAX_JSON_DEPTH, parse_json
+from logistics.limits import MAX_HEADER_BYTES, MAX_JSON_DEPTH, parse_json
 from tests.factories import Api, quote_body
 from tests.graphql_helpers import CREATE_QUOTE, GRAPHQL, quote_input
 
@@ -163,3 +164,34 @@ async def test_a_lone_surrogate_in_a_graphql_input_or_a_rest_body_is_validation_
 
     rest_error(rest, 422, "VALIDATION_FAILED")
     graphql_error(graphql, 422, "VALIDATION_FAILED")
+
+
+# --- headers ----------------------------------------------------------------------------------
+
+
+async def test_a_token_over_8_kb_is_unauthenticated_on_every_edge(api: Api) -> None:
+    authorization = {"Authorization": "Bearer " + "a" * (MAX_AUTHORIZATION_BYTES + 1)}
+
+    rest = await api.call("GET", "/init", None, headers=authorization)
+    graphql = await api.client.post(GRAPHQL, json={"query": INIT}, headers=authorization)
+
+    assert str(MAX_AUTHORIZATION_BYTES) in rest_error(rest, 401, "UNAUTHENTICATED")["message"]
+    assert graphql.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_token_of_a_megabyte_is_refused_before_anything_reads_it(api: Api) -> None:
+    authorization = {"Authorization": "Bearer " + "a" * 1024 * 1024}
+
+    for response in (
+        await api.call("GET", "/init", None, headers=authorization),
+        await api.client.post(GRAPHQL, json={"query": INIT}, headers=authorization),
+    ):
+        error = rest_error(response, 431, "HEADERS_TOO_LARGE")
+        assert error["details"] == {"max_bytes": MAX_HEADER_BYTES}
+
+
+async def test_many_headers_together_over_the_limit_are_refused(api: Api) -> None:
+    many = {f"x-padding-{n}": "p" * 1000 for n in range(MAX_HEADER_BYTES // 1000)}
+
+    rest_error(await api.call("GET", "/init", "cust-1", headers=many), 431, "HEADERS_TOO_LARGE")
+    await api.ok("GET", "/init", "cust-1", headers=dict(list(many.items())[:10]))
