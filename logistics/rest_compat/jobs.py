@@ -70,7 +70,13 @@ async def accept(job_id: str, ctx: Ctx = Depends(get_ctx)) -> JobView:
     return await jobs.accept_job(ctx, job_id)
 
 
-@router.put("/jobs/{job_id}/reject", response_model=RejectResult, responses=errors(ErrorCode.NOT_FOUND))
+@router.put(
+    "/jobs/{job_id}/reject",
+    response_model=RejectResult,
+    responses=errors(
+        ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND, ErrorCode.INVALID_TRANSITION, ErrorCode.OFFER_TAKEN
+    ),
+)
 async def reject(job_id: str, body: RejectIn | None = None, ctx: Ctx = Depends(get_ctx)) -> RejectResult:
     """Pass on the job; it leaves this driver's feed."""
     return await jobs.reject_job(ctx, job_id, body or RejectIn())

@@ -6,7 +6,7 @@ from logistics.errors import DomainError, ErrorCode, pydantic_fields
 from logistics.platform import Ctx
 from logistics.resolvers import media
 from logistics.rest_compat.base import IdempotencyKey, UnitOfWorkRoute, errors, get_ctx
-from logistics.rest_compat.conventions import LIMIT, creates
+from logistics.rest_compat.conventions import LIMIT, creates, inline_schema
 from logistics.shapes.media import ImageIn, ImageKind, ImagePage, ImageView, UploadPurpose, UploadView
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["uploads and images"])
@@ -50,7 +50,7 @@ async def upload(
                         },
                     }
                 },
-                "application/json": {"schema": {"$ref": "#/components/schemas/ImageIn"}},
+                "application/json": {"schema": inline_schema(ImageIn)},
             },
         }
     },
