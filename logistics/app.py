@@ -15,7 +15,7 @@ from logistics.auth import TokenVerifier
 from logistics.config import Settings
 from logistics.db import Database
 from logistics.dispatch.loop import DispatchLoop
-from logistics.limits import BodySizeLimit
+from logistics.limits import BodySizeLimit, HeaderSizeLimit
 from logistics.payments.providers import build_payment_gateways, build_payout_gateway
 from logistics.payments.sandbox_gateway import SandboxGateway
 from logistics.platform import Platform
@@ -126,4 +126,6 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         json_limit=settings.max_json_body_kb * 1024,
         upload_limit=settings.max_upload_mb * 1024 * 1024,
     )
+    # Added last, so it runs first.
+    app.add_middleware(HeaderSizeLimit)
     return app

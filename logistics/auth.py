@@ -30,6 +30,10 @@ class Principal:
         return role in self.roles
 
 
+# Real tokens are well under a kilobyte; a bigger one is refused before it is decoded.
+MAX_AUTHORIZATION_BYTES = 8 * 1024
+
+
 def _unauthenticated(message: str) -> DomainError:
     return DomainError(ErrorCode.UNAUTHENTICATED, message)
 
@@ -81,6 +85,8 @@ class TokenVerifier:
         """The caller of a request from its ``Authorization`` header."""
         if not authorization:
             raise _unauthenticated("missing bearer token")
+        if len(authorization) > MAX_AUTHORIZATION_BYTES:
+            raise _unauthenticated(f"the Authorization header is over {MAX_AUTHORIZATION_BYTES} bytes")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _unauthenticated("expected 'Authorization: Bearer <token>'")

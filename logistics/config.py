@@ -8,7 +8,7 @@ regions come from a JSON file (``LOGISTICS_REGIONS_FILE``) holding a list of reg
 from __future__ import annotations
 
 import json
-from enum import StrEnum
+from enum import auto
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from logistics.shapes.enums import ApiEnum
 
 # Published so that a development token can be minted without configuration; refused in
 # production, where a leaked well-known secret would let anyone sign tokens.
@@ -25,9 +27,18 @@ DEV_JWT_SECRET = "logistics-development-secret-do-not-use-in-production"  # noqa
 DEV_SANDBOX_WEBHOOK_SECRET = "whsec_sandbox_development_secret"  # noqa: S105
 
 
-VehicleType = StrEnum("VehicleType", "BICYCLE MOTORBIKE CAR VAN")
+class VehicleType(ApiEnum):
+    BICYCLE = auto()
+    MOTORBIKE = auto()
+    CAR = auto()
+    VAN = auto()
 
-ItemSize = StrEnum("ItemSize", "SMALL MEDIUM LARGE XLARGE")
+
+class ItemSize(ApiEnum):
+    SMALL = auto()
+    MEDIUM = auto()
+    LARGE = auto()
+    XLARGE = auto()
 
 
 SIZE_RANK = {ItemSize.SMALL: 0, ItemSize.MEDIUM: 1, ItemSize.LARGE: 2, ItemSize.XLARGE: 3}

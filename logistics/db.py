@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from logistics.errors import DomainError, ErrorCode
+from logistics.limits import UNSTORABLE_TEXT, UNSTORABLE_TEXT_MESSAGE
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -32,14 +33,15 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 def _refuse_nul_characters(
     _conn: Connection, _cursor: Any, _statement: str, parameters: Any, _context: Any, executemany: bool
 ) -> None:
-    """PostgreSQL text cannot hold U+0000 ("invalid byte sequence"), so client text carrying
-    it (a body field, a path id, a cursor) is invalid input, not a server error. Refused here,
-    on every backend alike, because this is the one place every string passes through."""
+    """PostgreSQL text cannot hold U+0000 ("invalid byte sequence"), and neither database can
+    encode a lone surrogate, so client text carrying either (a path id, a GraphQL argument, a
+    cursor) is invalid input, not a server error. Request shapes refuse such text by field;
+    this is the backstop, on every backend alike, where every string passes through."""
     rows = parameters if executemany else [parameters]
     for row in rows or ():
         values = row.values() if isinstance(row, dict) else row
-        if any(isinstance(value, str) and "\x00" in value for value in values or ()):
-            raise DomainError(ErrorCode.VALIDATION_FAILED, "text may not contain NUL (U+0000) characters")
+        if any(isinstance(value, str) and UNSTORABLE_TEXT.search(value) for value in values or ()):
+            raise DomainError(ErrorCode.VALIDATION_FAILED, UNSTORABLE_TEXT_MESSAGE)
 
 
 def _sqlite_engine(url: str, begin: str) -> AsyncEngine:

@@ -167,5 +167,5 @@ async def test_a_request_body_that_is_not_json_gets_a_coded_json_error(api: Api)
         headers={**api.headers("customer-raw"), "content-type": "application/json"},
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["errors"][0]["extensions"]["code"] == "VALIDATION_FAILED"

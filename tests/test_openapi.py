@@ -13,6 +13,7 @@ from openapi_spec_validator import validate
 
 from logistics.app import create_app
 from logistics.config import Settings
+from tests.factories import Api
 
 REST = "/client/logistics"
 ERROR_BODY = "#/components/schemas/ErrorBody"
@@ -45,7 +46,13 @@ OPERATIONS: list[tuple[str, str, int, str | None, tuple[str, ...]]] = [
     ("post", "/jobs", 201, "application/json", ("FORBIDDEN", "IDEMPOTENCY_CONFLICT")),
     ("get", "/jobs/{job_id}", 200, None, ("NOT_FOUND",)),
     ("put", "/jobs/{job_id}/accept", 200, None, ("FORBIDDEN", "NOT_FOUND", "OFFER_TAKEN")),
-    ("put", "/jobs/{job_id}/reject", 200, "application/json", ("NOT_FOUND",)),
+    (
+        "put",
+        "/jobs/{job_id}/reject",
+        200,
+        "application/json",
+        ("FORBIDDEN", "NOT_FOUND", "INVALID_TRANSITION"),
+    ),
     *[
         (
             "put",
@@ -154,6 +161,58 @@ def test_operation_is_documented(
     for requirement in operation["security"]:
         for name in requirement:
             assert schemes[name]["type"] == "http" and schemes[name]["scheme"] == "bearer"
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for item in node for ref in _refs(item)]
+    return []
+
+
+def test_every_ref_resolves(document: dict[str, Any]) -> None:
+    refs = _refs(document)
+
+    unresolved = []
+    for ref in sorted(set(refs)):
+        target: Any = document
+        for part in ref.removeprefix("#/").split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            target = target.get(part) if isinstance(target, dict) else None
+        if not ref.startswith("#/") or not isinstance(target, dict):
+            unresolved.append(ref)
+
+    assert len(refs) > 100
+    assert unresolved == []
+
+
+# Bodies that pass validation, where the path reads one before it looks at the caller.
+VALID_BODIES = {("put", "/payout-methods/{method_id}"): {"label": "Main"}}
+
+
+async def test_every_path_that_refuses_a_caller_who_is_not_a_driver_documents_403(
+    api: Api, document: dict[str, Any]
+) -> None:
+    order = await api.order("cust-1")
+    undocumented = []
+    for path, operations in document["paths"].items():
+        if not path.startswith(REST):
+            continue
+        for method, operation in operations.items():
+            short = path.removeprefix(REST)
+            url = (
+                short.replace("{job_id}", order["id"]).replace("{method_id}", "m").replace("{upload_id}", "u")
+            )
+            body = VALID_BODIES.get((method, short), {})
+
+            response = await api.call(method, url, "not-a-driver", json=body)
+
+            if response.status_code == 403 and "403" not in operation["responses"]:
+                undocumented.append(f"{method.upper()} {short}")
+
+    assert undocumented == []
 
 
 def test_error_body_schema(document: dict[str, Any]) -> None:

@@ -383,8 +383,8 @@ async def test_a_partial_payout_and_one_beyond_the_balance(api: Api, fake: FakeP
     for amount in (eur(0), eur(-5)):
         error_of(
             await api.call("POST", "/payouts/request", "drv-part", json={"amount": amount}),
-            409,
-            "INSUFFICIENT_BALANCE",
+            422,
+            "VALIDATION_FAILED",
         )
     usd = await api.call(
         "POST", "/payouts/request", "drv-part", json={"amount": {"amount": 10, "currency": "USD"}}

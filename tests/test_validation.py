@@ -197,10 +197,44 @@ BAD_FIELDS = [
 ]
 
 
+# JSON's types are not coerced: each of these was once accepted as another type.
+WRONG_TYPES = [
+    ("PUT", "/location", {"lat": True, "lng": 13.4}, "lat"),
+    ("PUT", "/location", {"lat": "52.5", "lng": 13.4}, "lat"),
+    ("PUT", "/location", {**MITTE, "recorded_at": 1_700_000_000}, "recorded_at"),
+    ("PUT", "/location", {**MITTE, "recorded_at": "1700000000"}, "recorded_at"),
+    ("PUT", "/availability", {"online": "yes"}, "online"),
+    ("PUT", "/availability", {"online": "true"}, "online"),
+    ("PUT", "/availability", {"online": 1}, "online"),
+    ("PUT", f"/jobs/{JOB}/tracking", {"points": [{"lat": False, "lng": 13.4}]}, "points.0.lat"),
+    ("POST", "/quote", with_change(QUOTE, "items.0.quantity", True), "items.0.quantity"),
+    ("POST", "/quote", with_change(QUOTE, "items.0.quantity", "2"), "items.0.quantity"),
+    ("POST", "/quote", with_change(QUOTE, "items.0.weight_kg", "4"), "items.0.weight_kg"),
+    ("POST", "/quote", with_change(QUOTE, "pickup.address.line1", 12), "pickup.address.line1"),
+    ("POST", "/quote", with_change(QUOTE, "pickup.contact.phone", 3012345678), "pickup.contact.phone"),
+    ("POST", "/quote", with_change(QUOTE, "scheduled_at", 1_700_000_000), "scheduled_at"),
+    ("POST", f"/orders/{JOB}/rate", {"stars": "5"}, "stars"),
+    ("POST", f"/orders/{JOB}/rate", {"stars": True}, "stars"),
+    (
+        "POST",
+        f"/orders/{JOB}/tip",
+        {"amount": {"amount": "500", "currency": "EUR"}, "method": "stripe"},
+        "amount.amount",
+    ),
+    ("POST", "/register", with_change(register_body(), "licence.expires_on", 20990101), "licence.expires_on"),
+    ("POST", "/register", with_change(register_body(), "licence.number", 123456), "licence.number"),
+]
+# A payout asks for money: none or less is malformed, not a question for the balance.
+BAD_AMOUNTS = [
+    ("POST", "/payouts/request", {"amount": {"amount": -500, "currency": "EUR"}}, "amount"),
+    ("POST", "/payouts/request", {"amount": {"amount": 0, "currency": "EUR"}}, "amount"),
+]
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "field"),
-    BAD_FIELDS,
-    ids=[f"{m} {p.replace(JOB, ':id')} {f}" for m, p, _, f in BAD_FIELDS],
+    BAD_FIELDS + WRONG_TYPES + BAD_AMOUNTS,
+    ids=[f"{m} {p.replace(JOB, ':id')} {f}" for m, p, _, f in BAD_FIELDS + WRONG_TYPES + BAD_AMOUNTS],
 )
 async def test_a_bad_field_is_named(api: Api, method: str, path: str, body: Any, field: str) -> None:
     await api.register_driver("drv")
@@ -209,6 +243,18 @@ async def test_a_bad_field_is_named(api: Api, method: str, path: str, body: Any,
 
     fields = fields_of(response)
     assert any(name == field or name.startswith(f"{field}.") for name in fields), fields
+
+
+async def test_json_types_that_need_no_coercion_are_accepted(api: Api) -> None:
+    # A whole number is a number; a time and an enum value come as text.
+    await api.register_driver("drv")
+
+    await api.ok(
+        "PUT", "/location", "drv", 204, json={"lat": 52, "lng": 13, "recorded_at": "2026-01-01T10:00:00Z"}
+    )
+    quote = await api.ok("POST", "/quote", "cust-1", 201, json=with_change(QUOTE, "items.0.weight_kg", 4))
+
+    assert quote["vehicle_type"] in {"bicycle", "motorbike", "car", "van"}
 
 
 async def test_every_bad_field_is_named_at_once(api: Api) -> None:
@@ -441,3 +487,15 @@ async def test_text_with_a_nul_character_is_refused_not_a_500(api: Api) -> None:
         assert response.json()["error"]["code"] in ("NOT_FOUND", "VALIDATION_FAILED")
     unchanged = await api.ok("GET", f"/jobs/{order['id']}", "cust-1")
     assert unchanged["status"] == "searching" and unchanged["notes"] is None
+
+
+async def test_nul_in_a_quotes_stops_and_items_is_named(api: Api) -> None:
+    # A quote keeps its stops and items as JSON, where the database would not have refused it.
+    body = with_change(QUOTE, "pickup.address.line1", "Alexanderplatz\x001")
+    body = with_change(body, "dropoff.contact.name", "Kim\x00")
+    body = with_change(body, "items.0.description", "\x00")
+
+    fields = fields_of(await api.call("POST", "/quote", "cust-1", json=body))
+
+    assert {"pickup.address.line1", "dropoff.contact.name", "items.0.description"} <= set(fields)
+    assert all("NUL" in why for why in fields.values()), fields

@@ -60,7 +60,11 @@ async def accept(job_id: str, ctx: Ctx = Depends(get_ctx)) -> shape.JobView:
     return await jobs.accept_job(ctx, job_id)
 
 
-@router.put("/jobs/{job_id}/reject", response_model=shape.RejectResult, responses=errors(ErrorCode.NOT_FOUND))
+@router.put(
+    "/jobs/{job_id}/reject",
+    response_model=shape.RejectResult,
+    responses=errors(ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND, ErrorCode.INVALID_TRANSITION),
+)
 async def reject(
     job_id: str, body: shape.RejectIn | None = None, ctx: Ctx = Depends(get_ctx)
 ) -> shape.RejectResult:

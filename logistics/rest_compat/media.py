@@ -6,7 +6,7 @@ from logistics.errors import DomainError, ErrorCode, pydantic_fields
 from logistics.platform import Ctx
 from logistics.resolvers import media
 from logistics.rest_compat.base import IdempotencyKey, UnitOfWorkRoute, errors, get_ctx
-from logistics.rest_compat.conventions import LIMIT, creates
+from logistics.rest_compat.conventions import LIMIT, creates, inline_schema
 from logistics.shapes.media import ImageIn, ImageKind, ImagePage, ImageView, UploadPurpose, UploadView
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["uploads and images"])
@@ -50,7 +50,7 @@ async def upload(
                         },
                     }
                 },
-                "application/json": {"schema": {"$ref": "#/components/schemas/ImageIn"}},
+                "application/json": {"schema": inline_schema(ImageIn)},
             },
         }
     },
@@ -80,7 +80,7 @@ async def add_image(
         data = await _read(file, ctx.platform.storage.max_bytes)
         return await media.add_job_image(ctx, job_id, image_kind, data=data, idempotency_key=idempotency_key)
     try:
-        body = ImageIn.model_validate_json(await request.body())
+        body = ImageIn.model_validate(await request.json())
     except ValidationError as exc:
         raise DomainError(
             ErrorCode.VALIDATION_FAILED, "invalid body", {"fields": pydantic_fields(exc.errors())}

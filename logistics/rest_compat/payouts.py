@@ -29,7 +29,7 @@ async def add_method(
 @router.put(
     "/payout-methods/{method_id}",
     response_model=shape.PayoutMethodView,
-    responses=errors(ErrorCode.NOT_FOUND),
+    responses=errors(ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND),
 )
 async def update_method(
     method_id: str, body: shape.PayoutMethodUpdate, ctx: Ctx = Depends(get_ctx)
@@ -42,7 +42,7 @@ async def update_method(
     "/payout-methods/{method_id}",
     status_code=204,
     response_class=Response,
-    responses=errors(ErrorCode.NOT_FOUND, ErrorCode.INVALID_TRANSITION),
+    responses=errors(ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND, ErrorCode.INVALID_TRANSITION),
 )
 async def delete_method(method_id: str, ctx: Ctx = Depends(get_ctx)) -> Response:
     """Remove a payout method; refused while a payout to it is pending."""
@@ -53,7 +53,7 @@ async def delete_method(method_id: str, ctx: Ctx = Depends(get_ctx)) -> Response
 @router.put(
     "/payout-methods/{method_id}/default",
     response_model=shape.PayoutMethodView,
-    responses=errors(ErrorCode.NOT_FOUND),
+    responses=errors(ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND),
 )
 async def default_method(method_id: str, ctx: Ctx = Depends(get_ctx)) -> shape.PayoutMethodView:
     """Make this the method payouts go to by default."""
@@ -94,7 +94,11 @@ async def payment_history(
     return await earnings.earnings_history(ctx, limit=limit, cursor=cursor)
 
 
-@router.get("/payments/{job_id}", response_model=shape.PaymentHistory, responses=errors(ErrorCode.NOT_FOUND))
+@router.get(
+    "/payments/{job_id}",
+    response_model=shape.PaymentHistory,
+    responses=errors(ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND),
+)
 async def job_payments(
     job_id: str, ctx: Ctx = Depends(get_ctx), limit: int = LIMIT, cursor: str | None = None
 ) -> shape.PaymentHistory:

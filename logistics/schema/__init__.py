@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import strawberry
@@ -18,6 +19,8 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from logistics.config import Settings
+from logistics.errors import HTTP_STATUS, DomainError, ErrorCode
+from logistics.limits import parse_json
 from logistics.platform import Platform
 from logistics.schema.context import GraphQLContext
 from logistics.schema.extensions import ErrorCodes, UnitOfWorkExtension, complexity_extensions
@@ -73,19 +76,41 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
 class LogisticsGraphQLRouter(GraphQLRouter[Any, Any]):
     graphql_transport_ws_handler_class = AuthenticatedTransportWSHandler
 
+    def parse_json(self, data: str | bytes) -> Any:
+        # Bodies, multipart operations and query-string variables: the API's one JSON parser,
+        # whose DomainError run() answers.
+        return parse_json(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Websocket messages: strawberry answers a JSONDecodeError by closing with 4400.
+        try:
+            return parse_json(data)
+        except DomainError as exc:
+            raise json.JSONDecodeError(exc.message, str(data), 0) from exc
+
     async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
         """As the base router, but a request it cannot even read (malformed JSON, a wrong
-        content type) answers in GraphQL's JSON error shape with a code, not plain text."""
+        content type) answers in GraphQL's JSON error shape with a code, not plain text, and
+        with the code's status (a body that is not JSON is 422, as in REST)."""
         try:
             return await super().run(request, context=context, root_value=root_value)
+        except DomainError as exc:
+            return _unreadable(exc.code, exc.message, exc.details)
         except HTTPException as exc:
             if isinstance(request, WebSocket):
                 raise
-            code = "METHOD_NOT_ALLOWED" if exc.status_code == 405 else "VALIDATION_FAILED"
-            if exc.status_code == 413:
-                code = "PAYLOAD_TOO_LARGE"
-            body = {"errors": [{"message": exc.reason, "extensions": {"code": code}}]}
-            return JSONResponse(body, status_code=exc.status_code)
+            code = {405: ErrorCode.METHOD_NOT_ALLOWED, 413: ErrorCode.PAYLOAD_TOO_LARGE}.get(
+                exc.status_code, ErrorCode.VALIDATION_FAILED
+            )
+            return _unreadable(code, exc.reason)
+
+
+def _unreadable(code: ErrorCode, message: str, details: dict[str, Any] | None = None) -> JSONResponse:
+    extensions: dict[str, Any] = {"code": code.value}
+    if details:
+        extensions["details"] = details
+    body = {"errors": [{"message": message, "extensions": extensions}]}
+    return JSONResponse(body, status_code=HTTP_STATUS[code])
 
 
 def graphql_router(platform: Platform) -> GraphQLRouter[Any, Any]:

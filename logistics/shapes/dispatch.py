@@ -1,11 +1,19 @@
 from datetime import datetime
-from enum import StrEnum
+from enum import StrEnum, auto
 
 from pydantic import Field
 
 from logistics.shapes.common import Shape
+from logistics.shapes.enums import ApiEnum
 
-OfferStatus = StrEnum("OfferStatus", "PENDING ACCEPTED REJECTED EXPIRED WITHDRAWN")
+
+class OfferStatus(ApiEnum):
+    PENDING = auto()
+    ACCEPTED = auto()
+    REJECTED = auto()
+    EXPIRED = auto()
+    WITHDRAWN = auto()
+
 
 # Why dispatch found nobody to offer a job to: nobody online within the dispatch radius;
 # everyone there with a stale position; everyone there doing another job or holding another

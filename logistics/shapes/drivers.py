@@ -1,27 +1,32 @@
-from datetime import date, datetime
-from enum import StrEnum
+from datetime import datetime
+from enum import auto
 
 from pydantic import Field
 
-from logistics.shapes.common import ItemSize, Money, Page, Shape, Vehicle, VehicleType
+from logistics.shapes.common import Day, InputShape, ItemSize, Money, Page, Shape, Vehicle, VehicleType
+from logistics.shapes.enums import ApiEnum
 
-DriverStatus = StrEnum("DriverStatus", "PENDING_REVIEW APPROVED SUSPENDED")
+
+class DriverStatus(ApiEnum):
+    PENDING_REVIEW = auto()
+    APPROVED = auto()
+    SUSPENDED = auto()
 
 
-class Licence(Shape):
+class Licence(InputShape):
     number: str = Field(min_length=1, max_length=64)
-    expires_on: date
+    expires_on: Day
     upload_id: str = Field(min_length=1, max_length=64)
 
 
-class Insurance(Shape):
+class Insurance(InputShape):
     provider: str = Field(min_length=1, max_length=120)
     policy_number: str = Field(min_length=1, max_length=64)
-    expires_on: date
+    expires_on: Day
     upload_id: str = Field(min_length=1, max_length=64)
 
 
-class RegisterIn(Shape):
+class RegisterIn(InputShape):
     name: str = Field(min_length=1, max_length=200)
     phone: str = Field(pattern=r"^\+?[0-9 ()\-]{5,30}$")
     vehicle: Vehicle
@@ -41,7 +46,7 @@ class DriverView(Shape):
     created_at: datetime
 
 
-class AvailabilityIn(Shape):
+class AvailabilityIn(InputShape):
     online: bool
 
 

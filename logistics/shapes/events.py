@@ -1,10 +1,11 @@
 """What subscriptions deliver."""
 
 from datetime import datetime
-from enum import StrEnum
+from enum import auto
 
 from logistics.shapes.common import Eta, Money, Point, Shape, VehicleType
 from logistics.shapes.dispatch import DispatchProgress
+from logistics.shapes.enums import ApiEnum
 from logistics.shapes.jobs import JobStatus
 
 
@@ -27,7 +28,9 @@ class DriverLocation(Shape):
     eta_seconds: int | None = None
 
 
-FeedChangeKind = StrEnum("FeedChangeKind", "ENTERED LEFT")
+class FeedChangeKind(ApiEnum):
+    ENTERED = auto()
+    LEFT = auto()
 
 
 class FeedChange(Shape):

@@ -1,5 +1,5 @@
 from datetime import datetime
-from enum import StrEnum
+from enum import auto
 
 from pydantic import Field
 
@@ -7,6 +7,8 @@ from logistics.job.status import JobStatus
 from logistics.shapes.common import (
     BreakdownLine,
     Eta,
+    InputShape,
+    Instant,
     Item,
     LocationReport,
     Money,
@@ -21,23 +23,43 @@ from logistics.shapes.common import (
     VehicleType,
 )
 from logistics.shapes.dispatch import DispatchProgress
-
-CreatedBy = StrEnum("CreatedBy", "CUSTOMER MERCHANT DRIVER")
-
-ActorRole = StrEnum("ActorRole", "CUSTOMER MERCHANT DRIVER SYSTEM OPS")
-
-RejectReason = StrEnum("RejectReason", "TOO_FAR VEHICLE_UNSUITABLE BUSY OTHER")
-
-JobListFilter = StrEnum("JobListFilter", "ACTIVE COMPLETED ALL")
+from logistics.shapes.enums import ApiEnum
 
 
-class TransitionIn(Shape):
+class CreatedBy(ApiEnum):
+    CUSTOMER = auto()
+    MERCHANT = auto()
+    DRIVER = auto()
+
+
+class ActorRole(ApiEnum):
+    CUSTOMER = auto()
+    MERCHANT = auto()
+    DRIVER = auto()
+    SYSTEM = auto()
+    OPS = auto()
+
+
+class RejectReason(ApiEnum):
+    TOO_FAR = auto()
+    VEHICLE_UNSUITABLE = auto()
+    BUSY = auto()
+    OTHER = auto()
+
+
+class JobListFilter(ApiEnum):
+    ACTIVE = auto()
+    COMPLETED = auto()
+    ALL = auto()
+
+
+class TransitionIn(InputShape):
     point: Point | None = None
-    recorded_at: datetime | None = None
+    recorded_at: Instant | None = None
     note: str | None = Field(default=None, max_length=500)
 
 
-class RejectIn(Shape):
+class RejectIn(InputShape):
     reason: RejectReason = RejectReason.OTHER
 
 
@@ -47,14 +69,14 @@ class RejectResult(Shape):
     reason: RejectReason
 
 
-class CreateJobIn(Shape):
+class CreateJobIn(InputShape):
     pickup: Stop
     dropoff: Stop
     items: list[Item] = Field(min_length=1, max_length=50)
     vehicle_type: VehicleType | None = None
     customer_id: str | None = Field(default=None, min_length=1, max_length=255)
     payment_method: PaymentMethod = PaymentMethod.CASH
-    scheduled_at: datetime | None = None
+    scheduled_at: Instant | None = None
     notes: str | None = Field(default=None, max_length=2000)
 
 
@@ -124,7 +146,7 @@ class JobPage(Page[JobView]):
     pass
 
 
-class TrackingIn(Shape):
+class TrackingIn(InputShape):
     points: list[LocationReport] = Field(min_length=1, max_length=100)
 
 

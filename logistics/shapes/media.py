@@ -1,13 +1,25 @@
 from datetime import datetime
-from enum import StrEnum
+from enum import auto
 
 from pydantic import Field
 
-from logistics.shapes.common import Page, Shape
+from logistics.shapes.common import InputShape, Page, Shape
+from logistics.shapes.enums import ApiEnum
 
-UploadPurpose = StrEnum("UploadPurpose", "LICENCE INSURANCE VEHICLE PROOF AVATAR")
 
-ImageKind = StrEnum("ImageKind", "PICKUP DROPOFF DAMAGE OTHER")
+class UploadPurpose(ApiEnum):
+    LICENCE = auto()
+    INSURANCE = auto()
+    VEHICLE = auto()
+    PROOF = auto()
+    AVATAR = auto()
+
+
+class ImageKind(ApiEnum):
+    PICKUP = auto()
+    DROPOFF = auto()
+    DAMAGE = auto()
+    OTHER = auto()
 
 
 class UploadView(Shape):
@@ -18,7 +30,7 @@ class UploadView(Shape):
     sha256: str
 
 
-class ImageIn(Shape):
+class ImageIn(InputShape):
     upload_id: str = Field(min_length=1, max_length=64)
     kind: ImageKind
 

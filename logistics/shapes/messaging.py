@@ -1,21 +1,32 @@
 from datetime import datetime
-from enum import StrEnum
+from enum import auto
 
 from pydantic import Field
 
-from logistics.shapes.common import Contact, Page, Shape
-
-ParticipantRole = StrEnum("ParticipantRole", "CUSTOMER DRIVER")
-
-IssueType = StrEnum(
-    "IssueType",
-    "ITEM_MISSING ITEM_DAMAGED WRONG_ADDRESS CUSTOMER_UNREACHABLE PICKUP_CLOSED OTHER",
-)
-
-IssueStatus = StrEnum("IssueStatus", "OPEN RESOLVED")
+from logistics.shapes.common import Contact, InputShape, Page, Shape
+from logistics.shapes.enums import ApiEnum
 
 
-class MessageIn(Shape):
+class ParticipantRole(ApiEnum):
+    CUSTOMER = auto()
+    DRIVER = auto()
+
+
+class IssueType(ApiEnum):
+    ITEM_MISSING = auto()
+    ITEM_DAMAGED = auto()
+    WRONG_ADDRESS = auto()
+    CUSTOMER_UNREACHABLE = auto()
+    PICKUP_CLOSED = auto()
+    OTHER = auto()
+
+
+class IssueStatus(ApiEnum):
+    OPEN = auto()
+    RESOLVED = auto()
+
+
+class MessageIn(InputShape):
     body: str = Field(min_length=1, max_length=2000)
 
 
@@ -32,7 +43,7 @@ class MessagePage(Page[MessageView]):
     pass
 
 
-class MarkReadIn(Shape):
+class MarkReadIn(InputShape):
     up_to: str | None = Field(default=None, max_length=64, description="A message id; default: all.")
 
 
@@ -40,7 +51,7 @@ class MarkReadResult(Shape):
     read: int
 
 
-class IssueIn(Shape):
+class IssueIn(InputShape):
     type: IssueType
     description: str = Field(min_length=1, max_length=2000)
     image_ids: list[str] = Field(default_factory=list, max_length=20)

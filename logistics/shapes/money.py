@@ -1,15 +1,28 @@
 from datetime import datetime
-from enum import StrEnum
+from enum import auto
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
-from logistics.shapes.common import Money, Page, Shape
+from logistics.shapes.common import InputShape, Money, Page, Shape
+from logistics.shapes.enums import ApiEnum
 
-PaymentPurpose = StrEnum("PaymentPurpose", "DELIVERY TIP")
 
-CardOrWallet = StrEnum("CardOrWallet", "STRIPE PAYPAL")
+class PaymentPurpose(ApiEnum):
+    DELIVERY = auto()
+    TIP = auto()
 
-PaymentState = StrEnum("PaymentState", "PENDING SUCCEEDED FAILED REFUNDED")
+
+class CardOrWallet(ApiEnum):
+    STRIPE = auto()
+    PAYPAL = auto()
+
+
+class PaymentState(ApiEnum):
+    PENDING = auto()
+    SUCCEEDED = auto()
+    FAILED = auto()
+    REFUNDED = auto()
 
 
 class StripeConfig(Shape):
@@ -18,17 +31,17 @@ class StripeConfig(Shape):
     country: str
 
 
-class IntentIn(Shape):
+class IntentIn(InputShape):
     job_id: str = Field(min_length=1, max_length=64)
     purpose: PaymentPurpose = PaymentPurpose.DELIVERY
     amount: Money | None = Field(default=None, description="The tip; not sent for a delivery.")
 
 
-class PaymentIdIn(Shape):
+class PaymentIdIn(InputShape):
     payment_id: str = Field(min_length=1, max_length=64)
 
 
-class PaymentMethodIn(Shape):
+class PaymentMethodIn(InputShape):
     method: CardOrWallet
 
 
@@ -56,7 +69,7 @@ class PaymentView(Shape):
     created_at: datetime
 
 
-class SandboxCardIn(Shape):
+class SandboxCardIn(InputShape):
     card_number: str = Field(
         min_length=12,
         max_length=23,
@@ -85,7 +98,7 @@ class SandboxChargeView(Shape):
     message: str | None = None
 
 
-class RateIn(Shape):
+class RateIn(InputShape):
     stars: int = Field(ge=1, le=5)
     comment: str | None = Field(default=None, max_length=1000)
 
@@ -97,7 +110,7 @@ class RatingView(Shape):
     created_at: datetime
 
 
-class TipIn(Shape):
+class TipIn(InputShape):
     amount: Money
     method: CardOrWallet
 
@@ -107,10 +120,13 @@ class TipResult(Shape):
     status: PaymentState
 
 
-PayoutMethodType = StrEnum("PayoutMethodType", "BANK_ACCOUNT DEBIT_CARD PAYPAL")
+class PayoutMethodType(ApiEnum):
+    BANK_ACCOUNT = auto()
+    DEBIT_CARD = auto()
+    PAYPAL = auto()
 
 
-class PayoutDetails(Shape):
+class PayoutDetails(InputShape):
     """By type: bank_account {iban} or {account_number, routing_number}; debit_card {token}
     (a payment provider's card token, never a card number); paypal {email}."""
 
@@ -128,13 +144,13 @@ class PayoutDetails(Shape):
     )
 
 
-class PayoutMethodIn(Shape):
+class PayoutMethodIn(InputShape):
     type: PayoutMethodType
     label: str | None = Field(default=None, max_length=100)
     details: PayoutDetails
 
 
-class PayoutMethodUpdate(Shape):
+class PayoutMethodUpdate(InputShape):
     label: str = Field(min_length=1, max_length=100)
 
 
@@ -152,12 +168,23 @@ class PayoutMethodPage(Page[PayoutMethodView]):
     pass
 
 
-PayoutState = StrEnum("PayoutState", "PENDING PAID FAILED")
+class PayoutState(ApiEnum):
+    PENDING = auto()
+    PAID = auto()
+    FAILED = auto()
 
 
-class PayoutRequestIn(Shape):
+class PayoutRequestIn(InputShape):
     amount: Money | None = Field(default=None, description="Default: the whole available balance.")
     method_id: str | None = Field(default=None, max_length=64, description="Default: the default method.")
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, amount: Money | None) -> Money | None:
+        # A payout of nothing or less is a malformed request, whatever the balance.
+        if amount is not None and amount.amount <= 0:
+            raise PydanticCustomError("payout_amount", "a payout is a positive amount")
+        return amount
 
 
 class PayoutView(Shape):
@@ -174,8 +201,14 @@ class PayoutPage(Page[PayoutView]):
     pass
 
 
-# COMMISSION: the platform's commission on a cash job, taken from the balance.
-LineType = StrEnum("LineType", "EARNING TIP CANCELLATION_FEE PAYOUT ADJUSTMENT COMMISSION")
+class LineType(ApiEnum):
+    EARNING = auto()
+    TIP = auto()
+    CANCELLATION_FEE = auto()
+    PAYOUT = auto()
+    ADJUSTMENT = auto()
+    # The platform's commission on a cash job, taken from the balance.
+    COMMISSION = auto()
 
 
 class PaymentLine(Shape):

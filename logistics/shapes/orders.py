@@ -1,12 +1,11 @@
-from datetime import datetime
 from typing import Any
 
 from pydantic import Field
 
-from logistics.shapes.common import Contact, PaymentMethod, Shape
+from logistics.shapes.common import Contact, InputShape, Instant, PaymentMethod
 
 
-class StopUpdate(Shape):
+class StopUpdate(InputShape):
     contact: Contact | None = None
     instructions: str | None = Field(default=None, max_length=500)
     # Accepted only to answer clearly: a new address or point needs a new quote.
@@ -14,7 +13,7 @@ class StopUpdate(Shape):
     point: Any = Field(default=None, exclude=True)
 
 
-class OrderIn(Shape):
+class OrderIn(InputShape):
     quote_id: str = Field(min_length=1, max_length=64)
     payment_method: PaymentMethod
     pickup: StopUpdate | None = None
@@ -22,12 +21,12 @@ class OrderIn(Shape):
     notes: str | None = Field(default=None, max_length=2000)
 
 
-class OrderUpdateIn(Shape):
+class OrderUpdateIn(InputShape):
     notes: str | None = Field(default=None, max_length=2000)
-    scheduled_at: datetime | None = None
+    scheduled_at: Instant | None = None
     pickup: StopUpdate | None = None
     dropoff: StopUpdate | None = None
 
 
-class CancelIn(Shape):
+class CancelIn(InputShape):
     reason: str | None = Field(default=None, max_length=500)

@@ -2,15 +2,15 @@ from datetime import datetime
 
 from pydantic import Field
 
-from logistics.shapes.common import BreakdownLine, Item, Money, Shape, Stop, VehicleType
+from logistics.shapes.common import BreakdownLine, InputShape, Instant, Item, Money, Shape, Stop, VehicleType
 
 
-class QuoteIn(Shape):
+class QuoteIn(InputShape):
     pickup: Stop
     dropoff: Stop
     items: list[Item] = Field(min_length=1, max_length=50)
     vehicle_type: VehicleType | None = None
-    scheduled_at: datetime | None = None
+    scheduled_at: Instant | None = None
 
 
 class AddressCheck(Shape):
