@@ -1,8 +1,8 @@
 from datetime import datetime
 from enum import auto
 
+from logistics.enums import ApiEnum
 from logistics.shapes.common import Shape
-from logistics.shapes.enums import ApiEnum
 
 
 class OfferStatus(ApiEnum):

@@ -5,8 +5,8 @@ from enum import auto
 
 from pydantic import Field
 
+from logistics.enums import ApiEnum
 from logistics.shapes.common import Eta, Money, Point, Shape, VehicleType
-from logistics.shapes.enums import ApiEnum
 from logistics.shapes.jobs import JobStatus
 
 
