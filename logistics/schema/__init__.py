@@ -8,15 +8,18 @@ from typing import Any
 import strawberry
 from cross_web import HTTPException
 from graphql import GraphQLError
+from starlette.datastructures import UploadFile
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 from strawberry.extensions import MaxTokensLimiter, ValidationCache
 from strawberry.fastapi import GraphQLRouter
+from strawberry.file_uploads import Upload
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
+from strawberry.types.scalar import scalar
 
 from logistics.config import Settings
 from logistics.errors import HTTP_STATUS, DomainError, ErrorCode
@@ -52,6 +55,19 @@ class LogisticsSchema(strawberry.Schema):
         return None
 
 
+def _uploaded_file(value: Any) -> UploadFile:
+    # Strawberry's own Upload scalar takes any variable value (``"file": false`` reached the
+    # resolver as a file); only a part of a multipart request is a file.
+    if isinstance(value, UploadFile):
+        return value
+    raise GraphQLError("expected a file part of a multipart request (the GraphQL multipart request spec)")
+
+
+UPLOAD = scalar(
+    name="Upload", description="Represents a file upload.", serialize=lambda v: v, parse_value=_uploaded_file
+)
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     return LogisticsSchema(
@@ -59,6 +75,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=merge_types("Mutation", (Mutation, MoneyMutation)),
         subscription=Subscription,
         execution_context_class=PerEventExecutionContext,
+        scalar_overrides={Upload: UPLOAD},
         extensions=[
             # Every subscriber of an app sends the same few documents: validate each once.
             # (Not strawberry's ParserCache: it parses without the token limit below.)
