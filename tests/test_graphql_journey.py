@@ -336,7 +336,7 @@ async def test_a_multipart_request_far_over_the_limit_is_cut_off_before_parsing(
     driver, job_id = await accepted_job(api, gql)
     response = await post_file(api, driver, job_id, png_bytes() + b"\0" * (3 * 1024 * 1024))
     assert response.status_code == 413
-    assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
     assert (await gql.ok(driver, JOB_IMAGES, {"jobId": job_id}))["jobImages"]["items"] == []
 
 

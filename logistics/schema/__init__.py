@@ -22,7 +22,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.scalar import scalar
 
 from logistics.config import Settings
-from logistics.errors import HTTP_STATUS, DomainError, ErrorCode
+from logistics.errors import DomainError, ErrorCode
 from logistics.limits import parse_json
 from logistics.platform import Platform
 from logistics.schema.context import GraphQLContext
@@ -110,22 +110,15 @@ class LogisticsGraphQLRouter(GraphQLRouter[Any, Any]):
         try:
             return await super().run(request, context=context, root_value=root_value)
         except DomainError as exc:
-            return _unreadable(exc.code, exc.message, exc.details)
+            return JSONResponse(exc.graphql_body(), status_code=exc.status)
         except HTTPException as exc:
             if isinstance(request, WebSocket):
                 raise
             code = {405: ErrorCode.METHOD_NOT_ALLOWED, 413: ErrorCode.PAYLOAD_TOO_LARGE}.get(
                 exc.status_code, ErrorCode.VALIDATION_FAILED
             )
-            return _unreadable(code, exc.reason)
-
-
-def _unreadable(code: ErrorCode, message: str, details: dict[str, Any] | None = None) -> JSONResponse:
-    extensions: dict[str, Any] = {"code": code.value}
-    if details:
-        extensions["details"] = details
-    body = {"errors": [{"message": message, "extensions": extensions}]}
-    return JSONResponse(body, status_code=HTTP_STATUS[code])
+            error = DomainError(code, exc.reason)
+            return JSONResponse(error.graphql_body(), status_code=error.status)
 
 
 def graphql_router(platform: Platform) -> GraphQLRouter[Any, Any]:
