@@ -37,6 +37,7 @@ from logistics.rest_compat import (
 from logistics.storage import Storage
 
 REST_PREFIX = "/client/logistics"
+GRAPHQL_PATH = "/graphql"
 log = logging.getLogger("logistics")
 
 
@@ -98,7 +99,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(webhooks.router)
     from logistics.schema import graphql_router
 
-    app.include_router(graphql_router(platform), prefix="/graphql", include_in_schema=False)
+    app.include_router(graphql_router(platform), prefix=GRAPHQL_PATH, include_in_schema=False)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:
@@ -125,7 +126,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         BodySizeLimit,
         json_limit=settings.max_json_body_kb * 1024,
         upload_limit=settings.max_upload_mb * 1024 * 1024,
+        graphql_path=GRAPHQL_PATH,
     )
     # Added last, so it runs first.
-    app.add_middleware(HeaderSizeLimit)
+    app.add_middleware(HeaderSizeLimit, graphql_path=GRAPHQL_PATH)
     return app

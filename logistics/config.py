@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from logistics.shapes.enums import ApiEnum
+from logistics.enums import ApiEnum
 
 # Published so that a development token can be minted without configuration; refused in
 # production, where a leaked well-known secret would let anyone sign tokens.

@@ -78,6 +78,13 @@ class DomainError(Exception):
             error["details"] = self.details
         return {"error": error}
 
+    def graphql_body(self) -> dict[str, Any]:
+        """The error as GraphQL answers a request it refused before executing anything."""
+        extensions: dict[str, Any] = {"code": self.code.value}
+        if self.details:
+            extensions["details"] = self.details
+        return {"errors": [{"message": self.message, "extensions": extensions}]}
+
 
 def not_found(what: str = "object") -> DomainError:
     # One message for "absent" and "not yours", so the answer never confirms existence.

@@ -69,8 +69,9 @@ class HeaderSizeLimit:
     """Refuses a request whose headers together pass ``MAX_HEADER_BYTES``, before anything
     reads them (a megabyte token would otherwise be decoded on every request)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, graphql_path: str) -> None:
         self.app = app
+        self.graphql_path = graphql_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
@@ -85,16 +86,17 @@ class HeaderSizeLimit:
                         f"the request headers exceed {MAX_HEADER_BYTES} bytes",
                         {"max_bytes": MAX_HEADER_BYTES},
                     )
-                    await _send_error(send, error)
+                    await _send_error(send, error, graphql=scope["path"].startswith(self.graphql_path))
                 return
         await self.app(scope, receive, send)
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, *, json_limit: int, upload_limit: int) -> None:
+    def __init__(self, app: ASGIApp, *, json_limit: int, upload_limit: int, graphql_path: str) -> None:
         self.app = app
         self.json_limit = json_limit
         self.upload_limit = upload_limit + MULTIPART_OVERHEAD
+        self.graphql_path = graphql_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -103,9 +105,10 @@ class BodySizeLimit:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         multipart = headers.get("content-type", "").startswith("multipart/")
         limit = self.upload_limit if multipart else self.json_limit
+        graphql = scope["path"].startswith(self.graphql_path)
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._refuse(send, limit)
+            await _send_error(send, too_large_error(limit), graphql=graphql)
             return
         received = 0
         started = False
@@ -129,15 +132,12 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send, limit)
-
-    @staticmethod
-    async def _refuse(send: Send, limit: int) -> None:
-        await _send_error(send, too_large_error(limit))
+                await _send_error(send, too_large_error(limit), graphql=graphql)
 
 
-async def _send_error(send: Send, error: DomainError) -> None:
-    body = json.dumps(error.body()).encode()
+async def _send_error(send: Send, error: DomainError, *, graphql: bool) -> None:
+    # In the shape of the edge the request was for: a GraphQL client reads ``errors``.
+    body = json.dumps(error.graphql_body() if graphql else error.body()).encode()
     await send(
         {
             "type": "http.response.start",

@@ -8,6 +8,8 @@ import json
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
+
 from tests.conftest import Clock
 from tests.factories import KREUZBERG, MITTE, Api, png_bytes
 from tests.graphql_helpers import (
@@ -334,5 +336,20 @@ async def test_a_multipart_request_far_over_the_limit_is_cut_off_before_parsing(
     driver, job_id = await accepted_job(api, gql)
     response = await post_file(api, driver, job_id, png_bytes() + b"\0" * (3 * 1024 * 1024))
     assert response.status_code == 413
-    assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
     assert (await gql.ok(driver, JOB_IMAGES, {"jobId": job_id}))["jobImages"]["items"] == []
+
+
+@pytest.mark.parametrize("not_a_file", [False, "aGVsbG8=", {"name": "proof.png"}])
+async def test_a_file_variable_that_is_not_a_file_part_is_validation_failed(
+    api: Api, gql: GraphQL, not_a_file: Any
+) -> None:
+    # Strawberry's Upload took any value, and the resolver failed reading it (INTERNAL).
+    driver, job_id = await accepted_job(api, gql)
+
+    error = await gql.error(
+        driver, ADD_JOB_IMAGE_FILE, {"jobId": job_id, "kind": "PICKUP", "file": not_a_file}
+    )
+
+    assert error["extensions"]["code"] == "VALIDATION_FAILED"
+    assert "file" in error["extensions"]["details"]["fields"]

@@ -10,7 +10,7 @@ import pytest
 
 from logistics.auth import MAX_AUTHORIZATION_BYTES
 from logistics.errors import DomainError, ErrorCode
-from logistics.limits import MAX_HEADER_BYTES, MAX_JSON_DEPTH, parse_json
+from logistics.limits import MAX_HEADER_BYTES, MAX_JSON_DEPTH, HeaderSizeLimit, parse_json
 from tests.factories import Api, quote_body
 from tests.graphql_helpers import CREATE_QUOTE, GRAPHQL, quote_input
 
@@ -182,12 +182,13 @@ async def test_a_token_over_8_kb_is_unauthenticated_on_every_edge(api: Api) -> N
 async def test_a_token_of_a_megabyte_is_refused_before_anything_reads_it(api: Api) -> None:
     authorization = {"Authorization": "Bearer " + "a" * 1024 * 1024}
 
-    for response in (
-        await api.call("GET", "/init", None, headers=authorization),
-        await api.client.post(GRAPHQL, json={"query": INIT}, headers=authorization),
-    ):
-        error = rest_error(response, 431, "HEADERS_TOO_LARGE")
-        assert error["details"] == {"max_bytes": MAX_HEADER_BYTES}
+    rest = await api.call("GET", "/init", None, headers=authorization)
+    graphql = await api.client.post(GRAPHQL, json={"query": INIT}, headers=authorization)
+
+    assert rest_error(rest, 431, "HEADERS_TOO_LARGE")["details"] == {"max_bytes": MAX_HEADER_BYTES}
+    # Each edge answers in its own shape, even before anything is routed.
+    error = graphql_error(graphql, 431, "HEADERS_TOO_LARGE")
+    assert error["extensions"]["details"] == {"max_bytes": MAX_HEADER_BYTES}
 
 
 async def test_many_headers_together_over_the_limit_are_refused(api: Api) -> None:
@@ -195,3 +196,28 @@ async def test_many_headers_together_over_the_limit_are_refused(api: Api) -> Non
 
     rest_error(await api.call("GET", "/init", "cust-1", headers=many), 431, "HEADERS_TOO_LARGE")
     await api.ok("GET", "/init", "cust-1", headers=dict(list(many.items())[:10]))
+
+
+async def test_a_websocket_handshake_with_headers_over_the_limit_is_refused() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def app(_scope: Any, _receive: Any, _send: Any) -> None:
+        raise AssertionError("the app was reached")
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "path": GRAPHQL, "headers": [(b"x-padding", b"p" * MAX_HEADER_BYTES)]}
+
+    await HeaderSizeLimit(app, graphql_path=GRAPHQL)(scope, None, send)  # type: ignore[arg-type]
+
+    # Closed before it was accepted: the server answers the handshake 403.
+    assert sent == [{"type": "websocket.close", "code": 1009}]
+
+
+async def test_a_graphql_body_over_the_limit_is_refused_in_graphqls_shape(api: Api) -> None:
+    too_big = json.dumps({"query": INIT, "variables": {"x": "x" * api.settings.max_json_body_kb * 1024}})
+
+    error = graphql_error(await post_graphql(api, too_big), 413, "PAYLOAD_TOO_LARGE")
+
+    assert error["extensions"]["details"] == {"max_bytes": api.settings.max_json_body_kb * 1024}

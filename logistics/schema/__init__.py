@@ -8,18 +8,21 @@ from typing import Any
 import strawberry
 from cross_web import HTTPException
 from graphql import GraphQLError
+from starlette.datastructures import UploadFile
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 from strawberry.extensions import MaxTokensLimiter, ValidationCache
 from strawberry.fastapi import GraphQLRouter
+from strawberry.file_uploads import Upload
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
+from strawberry.types.scalar import scalar
 
 from logistics.config import Settings
-from logistics.errors import HTTP_STATUS, DomainError, ErrorCode
+from logistics.errors import DomainError, ErrorCode
 from logistics.limits import parse_json
 from logistics.platform import Platform
 from logistics.schema.context import GraphQLContext
@@ -52,6 +55,19 @@ class LogisticsSchema(strawberry.Schema):
         return None
 
 
+def _uploaded_file(value: Any) -> UploadFile:
+    # Strawberry's own Upload scalar takes any variable value (``"file": false`` reached the
+    # resolver as a file); only a part of a multipart request is a file.
+    if isinstance(value, UploadFile):
+        return value
+    raise GraphQLError("expected a file part of a multipart request (the GraphQL multipart request spec)")
+
+
+UPLOAD = scalar(
+    name="Upload", description="Represents a file upload.", serialize=lambda v: v, parse_value=_uploaded_file
+)
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     return LogisticsSchema(
@@ -59,6 +75,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=merge_types("Mutation", (Mutation, MoneyMutation)),
         subscription=Subscription,
         execution_context_class=PerEventExecutionContext,
+        scalar_overrides={Upload: UPLOAD},
         extensions=[
             # Every subscriber of an app sends the same few documents: validate each once.
             # (Not strawberry's ParserCache: it parses without the token limit below.)
@@ -95,22 +112,15 @@ class LogisticsGraphQLRouter(GraphQLRouter[Any, Any]):
         try:
             return await super().run(request, context=context, root_value=root_value)
         except DomainError as exc:
-            return _unreadable(exc.code, exc.message, exc.details)
+            return JSONResponse(exc.graphql_body(), status_code=exc.status)
         except HTTPException as exc:
             if isinstance(request, WebSocket):
                 raise
             code = {405: ErrorCode.METHOD_NOT_ALLOWED, 413: ErrorCode.PAYLOAD_TOO_LARGE}.get(
                 exc.status_code, ErrorCode.VALIDATION_FAILED
             )
-            return _unreadable(code, exc.reason)
-
-
-def _unreadable(code: ErrorCode, message: str, details: dict[str, Any] | None = None) -> JSONResponse:
-    extensions: dict[str, Any] = {"code": code.value}
-    if details:
-        extensions["details"] = details
-    body = {"errors": [{"message": message, "extensions": extensions}]}
-    return JSONResponse(body, status_code=HTTP_STATUS[code])
+            error = DomainError(code, exc.reason)
+            return JSONResponse(error.graphql_body(), status_code=error.status)
 
 
 def graphql_router(platform: Platform) -> GraphQLRouter[Any, Any]:

@@ -7,8 +7,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, fiel
 from pydantic_core import PydanticCustomError
 
 from logistics.config import ItemSize, VehicleType
+from logistics.enums import ApiEnum
 from logistics.limits import UNSTORABLE_TEXT, UNSTORABLE_TEXT_MESSAGE
-from logistics.shapes.enums import ApiEnum
 
 __all__ = ["ItemSize", "VehicleType"]
 

@@ -3,8 +3,8 @@ from enum import StrEnum, auto
 
 from pydantic import Field
 
+from logistics.enums import ApiEnum
 from logistics.shapes.common import Shape
-from logistics.shapes.enums import ApiEnum
 
 
 class OfferStatus(ApiEnum):

@@ -3,8 +3,8 @@ from enum import auto
 
 from pydantic import Field
 
+from logistics.enums import ApiEnum
 from logistics.shapes.common import Day, InputShape, ItemSize, Money, Page, Shape, Vehicle, VehicleType
-from logistics.shapes.enums import ApiEnum
 
 
 class DriverStatus(ApiEnum):

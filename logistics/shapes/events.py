@@ -3,9 +3,9 @@
 from datetime import datetime
 from enum import auto
 
+from logistics.enums import ApiEnum
 from logistics.shapes.common import Eta, Money, Point, Shape, VehicleType
 from logistics.shapes.dispatch import DispatchProgress
-from logistics.shapes.enums import ApiEnum
 from logistics.shapes.jobs import JobStatus
 
 

@@ -3,6 +3,7 @@ from enum import auto
 
 from pydantic import Field
 
+from logistics.enums import ApiEnum
 from logistics.job.status import JobStatus
 from logistics.shapes.common import (
     BreakdownLine,
@@ -23,7 +24,6 @@ from logistics.shapes.common import (
     VehicleType,
 )
 from logistics.shapes.dispatch import DispatchProgress
-from logistics.shapes.enums import ApiEnum
 
 
 class CreatedBy(ApiEnum):

@@ -3,8 +3,8 @@ from enum import auto
 
 from pydantic import Field
 
+from logistics.enums import ApiEnum
 from logistics.shapes.common import InputShape, Page, Shape
-from logistics.shapes.enums import ApiEnum
 
 
 class UploadPurpose(ApiEnum):

@@ -4,8 +4,8 @@ from enum import auto
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from logistics.enums import ApiEnum
 from logistics.shapes.common import InputShape, Money, Page, Shape
-from logistics.shapes.enums import ApiEnum
 
 
 class PaymentPurpose(ApiEnum):

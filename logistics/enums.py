@@ -1,4 +1,4 @@
-"""The base of the API's enumerations (kept free of imports so that ``config`` can use it)."""
+"""The base of the API's enumerations, at the bottom with the settings and the error codes."""
 
 from __future__ import annotations
 
