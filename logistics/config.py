@@ -28,17 +28,11 @@ DEV_SANDBOX_WEBHOOK_SECRET = "whsec_sandbox_development_secret"  # noqa: S105
 
 
 class VehicleType(ApiEnum):
-    BICYCLE = auto()
-    MOTORBIKE = auto()
-    CAR = auto()
-    VAN = auto()
+    BICYCLE, MOTORBIKE, CAR, VAN = auto(), auto(), auto(), auto()
 
 
 class ItemSize(ApiEnum):
-    SMALL = auto()
-    MEDIUM = auto()
-    LARGE = auto()
-    XLARGE = auto()
+    SMALL, MEDIUM, LARGE, XLARGE = auto(), auto(), auto(), auto()
 
 
 SIZE_RANK = {ItemSize.SMALL: 0, ItemSize.MEDIUM: 1, ItemSize.LARGE: 2, ItemSize.XLARGE: 3}

@@ -162,14 +162,8 @@ class Vehicle(InputShape):
 
 
 class PaymentMethod(ApiEnum):
-    STRIPE = auto()
-    PAYPAL = auto()
-    CASH = auto()
-    INVOICE = auto()
+    STRIPE, PAYPAL, CASH, INVOICE = auto(), auto(), auto(), auto()
 
 
 class PaymentStatus(ApiEnum):
-    UNPAID = auto()
-    PENDING = auto()
-    PAID = auto()
-    REFUNDED = auto()
+    UNPAID, PENDING, PAID, REFUNDED = auto(), auto(), auto(), auto()

@@ -8,11 +8,7 @@ from logistics.shapes.common import Shape
 
 
 class OfferStatus(ApiEnum):
-    PENDING = auto()
-    ACCEPTED = auto()
-    REJECTED = auto()
-    EXPIRED = auto()
-    WITHDRAWN = auto()
+    PENDING, ACCEPTED, REJECTED, EXPIRED, WITHDRAWN = auto(), auto(), auto(), auto(), auto()
 
 
 # Why dispatch found nobody to offer a job to: nobody online within the dispatch radius;

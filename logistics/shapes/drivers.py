@@ -8,9 +8,7 @@ from logistics.shapes.common import Day, InputShape, ItemSize, Money, Page, Shap
 
 
 class DriverStatus(ApiEnum):
-    PENDING_REVIEW = auto()
-    APPROVED = auto()
-    SUSPENDED = auto()
+    PENDING_REVIEW, APPROVED, SUSPENDED = auto(), auto(), auto()
 
 
 class Licence(InputShape):

@@ -27,30 +27,19 @@ from logistics.shapes.dispatch import DispatchProgress
 
 
 class CreatedBy(ApiEnum):
-    CUSTOMER = auto()
-    MERCHANT = auto()
-    DRIVER = auto()
+    CUSTOMER, MERCHANT, DRIVER = auto(), auto(), auto()
 
 
 class ActorRole(ApiEnum):
-    CUSTOMER = auto()
-    MERCHANT = auto()
-    DRIVER = auto()
-    SYSTEM = auto()
-    OPS = auto()
+    CUSTOMER, MERCHANT, DRIVER, SYSTEM, OPS = auto(), auto(), auto(), auto(), auto()
 
 
 class RejectReason(ApiEnum):
-    TOO_FAR = auto()
-    VEHICLE_UNSUITABLE = auto()
-    BUSY = auto()
-    OTHER = auto()
+    TOO_FAR, VEHICLE_UNSUITABLE, BUSY, OTHER = auto(), auto(), auto(), auto()
 
 
 class JobListFilter(ApiEnum):
-    ACTIVE = auto()
-    COMPLETED = auto()
-    ALL = auto()
+    ACTIVE, COMPLETED, ALL = auto(), auto(), auto()
 
 
 class TransitionIn(InputShape):

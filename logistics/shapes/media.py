@@ -8,18 +8,11 @@ from logistics.shapes.common import InputShape, Page, Shape
 
 
 class UploadPurpose(ApiEnum):
-    LICENCE = auto()
-    INSURANCE = auto()
-    VEHICLE = auto()
-    PROOF = auto()
-    AVATAR = auto()
+    LICENCE, INSURANCE, VEHICLE, PROOF, AVATAR = auto(), auto(), auto(), auto(), auto()
 
 
 class ImageKind(ApiEnum):
-    PICKUP = auto()
-    DROPOFF = auto()
-    DAMAGE = auto()
-    OTHER = auto()
+    PICKUP, DROPOFF, DAMAGE, OTHER = auto(), auto(), auto(), auto()
 
 
 class UploadView(Shape):

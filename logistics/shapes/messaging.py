@@ -13,12 +13,8 @@ class ParticipantRole(ApiEnum):
 
 
 class IssueType(ApiEnum):
-    ITEM_MISSING = auto()
-    ITEM_DAMAGED = auto()
-    WRONG_ADDRESS = auto()
-    CUSTOMER_UNREACHABLE = auto()
-    PICKUP_CLOSED = auto()
-    OTHER = auto()
+    ITEM_MISSING, ITEM_DAMAGED, WRONG_ADDRESS = auto(), auto(), auto()
+    CUSTOMER_UNREACHABLE, PICKUP_CLOSED, OTHER = auto(), auto(), auto()
 
 
 class IssueStatus(ApiEnum):

@@ -19,10 +19,7 @@ class CardOrWallet(ApiEnum):
 
 
 class PaymentState(ApiEnum):
-    PENDING = auto()
-    SUCCEEDED = auto()
-    FAILED = auto()
-    REFUNDED = auto()
+    PENDING, SUCCEEDED, FAILED, REFUNDED = auto(), auto(), auto(), auto()
 
 
 class StripeConfig(Shape):
@@ -121,9 +118,7 @@ class TipResult(Shape):
 
 
 class PayoutMethodType(ApiEnum):
-    BANK_ACCOUNT = auto()
-    DEBIT_CARD = auto()
-    PAYPAL = auto()
+    BANK_ACCOUNT, DEBIT_CARD, PAYPAL = auto(), auto(), auto()
 
 
 class PayoutDetails(InputShape):
@@ -169,9 +164,7 @@ class PayoutMethodPage(Page[PayoutMethodView]):
 
 
 class PayoutState(ApiEnum):
-    PENDING = auto()
-    PAID = auto()
-    FAILED = auto()
+    PENDING, PAID, FAILED = auto(), auto(), auto()
 
 
 class PayoutRequestIn(InputShape):
@@ -202,13 +195,8 @@ class PayoutPage(Page[PayoutView]):
 
 
 class LineType(ApiEnum):
-    EARNING = auto()
-    TIP = auto()
-    CANCELLATION_FEE = auto()
-    PAYOUT = auto()
-    ADJUSTMENT = auto()
-    # The platform's commission on a cash job, taken from the balance.
-    COMMISSION = auto()
+    EARNING, TIP, CANCELLATION_FEE, PAYOUT, ADJUSTMENT = auto(), auto(), auto(), auto(), auto()
+    COMMISSION = auto()  # the platform's commission on a cash job, taken from the balance
 
 
 class PaymentLine(Shape):
