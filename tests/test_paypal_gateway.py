@@ -7,8 +7,9 @@ import json
 import httpx
 import pytest
 
+from logistics.payments.currency import from_paypal_value, to_paypal_value
 from logistics.payments.gateway import ProviderError, WebhookRejected
-from logistics.payments.paypal_gateway import PaypalGateway, from_paypal_value, to_paypal_value
+from logistics.payments.paypal_gateway import PaypalGateway
 from tests.fake_providers import FakeProviders, no_network
 from tests.gateway_helpers import paypal_order
 

@@ -34,7 +34,8 @@ from paypalserversdk.models.purchase_unit_request import PurchaseUnitRequest
 from paypalserversdk.models.refund_request import RefundRequest
 from paypalserversdk.paypal_serversdk_client import PaypalServersdkClient
 
-from logistics.payments.currency import from_paypal_value, to_paypal_value
+from logistics.payments import paypal_payload as read
+from logistics.payments.currency import to_paypal_value
 from logistics.payments.gateway import (
     ChargeStatus,
     ProviderCharge,
@@ -103,50 +104,6 @@ def _error(exc: Exception) -> ProviderError:
     return ProviderError("paypal: the payment provider could not be reached")
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None
-
-
-def _dict(value: object) -> dict[str, Any]:
-    return cast(dict[str, Any], value) if isinstance(value, dict) else {}
-
-
-def _list(value: object) -> list[Any]:
-    return cast(list[Any], value) if isinstance(value, list) else []
-
-
-def _link(resource: Mapping[str, Any], *rels: str) -> str | None:
-    for link in _list(resource.get("links")):
-        entry = _dict(link)
-        if entry.get("rel") in rels and isinstance(entry.get("href"), str):
-            return cast(str, entry["href"])
-    return None
-
-
-def _captures(order: Mapping[str, Any]) -> list[dict[str, Any]]:
-    units = _list(order.get("purchase_units"))
-    unit = _dict(units[0]) if units else {}
-    return [_dict(c) for c in _list(_dict(unit.get("payments")).get("captures"))]
-
-
-def _related_order_id(resource: Mapping[str, Any]) -> str | None:
-    related = _dict(_dict(resource.get("supplementary_data")).get("related_ids"))
-    order_id = related.get("order_id")
-    return order_id if isinstance(order_id, str) and order_id else None
-
-
-def _money(value: object) -> tuple[int, str] | None:
-    money = _dict(value)
-    currency, amount = money.get("currency_code"), money.get("value")
-    if not isinstance(currency, str) or not isinstance(amount, str):
-        return None
-    return from_paypal_value(amount, currency), currency.upper()
-
-
 class PaypalGateway:
     """PaymentGateway over PayPal Orders v2."""
 
@@ -198,10 +155,10 @@ class PaypalGateway:
         order_id = order.get("id")
         if not isinstance(order_id, str):
             raise ProviderError("paypal: the provider answered an order without an id")
-        captures = _captures(order)
-        units = _list(order.get("purchase_units"))
-        money = _money(captures[0].get("amount")) if captures else None
-        money = money or (_money(_dict(units[0]).get("amount")) if units else None)
+        captures = read.captures(order)
+        units = read.as_list(order.get("purchase_units"))
+        money = read.money(captures[0].get("amount")) if captures else None
+        money = money or (read.money(read.as_dict(units[0]).get("amount")) if units else None)
         if money is None:
             raise ProviderError("paypal: the provider answered an order without an amount")
         status: ChargeStatus
@@ -218,7 +175,7 @@ class PaypalGateway:
             status=status,
             amount=money[0],
             currency=money[1],
-            approve_url=_link(order, "approve", "payer-action") if status == "pending" else None,
+            approve_url=read.link(order, "approve", "payer-action") if status == "pending" else None,
         )
 
     async def create_charge(
@@ -258,7 +215,7 @@ class PaypalGateway:
 
     async def refund(self, ref: str, *, amount: int, currency: str, idempotency_key: str) -> str:
         """Refund ``amount`` of the order's capture (looked up from the order)."""
-        captures = _captures(await self._get_order(ref))
+        captures = read.captures(await self._get_order(ref))
         capture_id = captures[0].get("id") if captures else None
         if not isinstance(capture_id, str):
             raise ProviderError("paypal: the order has no captured payment to refund")
@@ -291,7 +248,7 @@ class PaypalGateway:
         )
         if response.status_code != 200:
             raise ProviderError("paypal: authentication with the payment provider failed")
-        data = _dict(response.json())
+        data = read.as_dict(response.json())
         token = data.get("access_token")
         if not isinstance(token, str):
             raise ProviderError("paypal: authentication with the payment provider failed")
@@ -323,7 +280,7 @@ class PaypalGateway:
             raise ProviderError(f"paypal: webhook verification failed (HTTP {response.status_code})")
         if response.status_code != 200:
             return False
-        return _dict(response.json()).get("verification_status") == "SUCCESS"
+        return read.as_dict(response.json()).get("verification_status") == "SUCCESS"
 
     async def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         """Verify the event with PayPal, then reduce it.
@@ -344,7 +301,7 @@ class PaypalGateway:
             raise WebhookRejected("paypal webhook body is not an event")
         transmission: dict[str, str] = {}
         for field, header in _TRANSMISSION_HEADERS.items():
-            value = _header(headers, header)
+            value = read.header(headers, header)
             if not value:
                 raise WebhookRejected(f"paypal webhook without {header}")
             transmission[field] = value
@@ -359,21 +316,21 @@ class PaypalGateway:
     async def _reduce(self, event: dict[str, Any]) -> WebhookEvent:
         event_id = str(event.get("id", ""))
         event_type = cast(str, event["event_type"])
-        resource = _dict(event.get("resource"))
+        resource = read.as_dict(event.get("resource"))
         if event_type in ("PAYMENT.CAPTURE.COMPLETED", "PAYMENT.CAPTURE.DENIED"):
-            money = _money(resource.get("amount"))
+            money = read.money(resource.get("amount"))
             return WebhookEvent(
                 id=event_id,
                 type=event_type,
-                charge_ref=_related_order_id(resource),
+                charge_ref=read.related_order_id(resource),
                 status="succeeded" if event_type == "PAYMENT.CAPTURE.COMPLETED" else "failed",
                 amount=money[0] if money else None,
                 currency=money[1] if money else None,
                 raw=event,
             )
         if event_type == "CHECKOUT.ORDER.APPROVED":
-            units = _list(resource.get("purchase_units"))
-            money = _money(_dict(units[0]).get("amount")) if units else None
+            units = read.as_list(resource.get("purchase_units"))
+            money = read.money(read.as_dict(units[0]).get("amount")) if units else None
             order_id = resource.get("id")
             return WebhookEvent(
                 id=event_id,
@@ -393,16 +350,16 @@ class PaypalGateway:
     ) -> WebhookEvent:
         # The refund names its capture by its "up" link; the capture names the order and says
         # whether it is refunded in full.
-        order_id = _related_order_id(refund)
+        order_id = read.related_order_id(refund)
         fully_refunded = False
-        up = _link(refund, "up")
+        up = read.link(refund, "up")
         capture_id = up.rstrip("/").rsplit("/", 1)[-1] if up and "/captures/" in up else None
         if capture_id:
             capture = await self._call(self._sdk.payments.get_captured_payment, {"capture_id": capture_id})
-            order_id = order_id or _related_order_id(capture)
+            order_id = order_id or read.related_order_id(capture)
             fully_refunded = capture.get("status") == "REFUNDED"
-        breakdown = _dict(refund.get("seller_payable_breakdown"))
-        money = _money(breakdown.get("total_refunded_amount")) or _money(refund.get("amount"))
+        breakdown = read.as_dict(refund.get("seller_payable_breakdown"))
+        money = read.money(breakdown.get("total_refunded_amount")) or read.money(refund.get("amount"))
         return WebhookEvent(
             id=event_id,
             type=event_type,

@@ -95,5 +95,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # A ledger is only ever appended to: the restated postings cannot be told from later ones
-    # by their shape, so they are not taken back. Restore a backup to go back before 0007.
-    raise NotImplementedError("0007 restates ledger entries and cannot be undone; restore a backup")
+    # by their shape, so they are not taken back. Restore a backup to go back before 0008.
+    raise RuntimeError("0008 restates ledger entries and cannot be undone; restore a backup")
