@@ -32,6 +32,9 @@ class Principal:
 
 # Real tokens are well under a kilobyte; a bigger one is refused before it is decoded.
 MAX_AUTHORIZATION_BYTES = 8 * 1024
+# Verified tokens remembered per process: a fleet's worth, each for at most five minutes.
+VERIFIED_CACHE_SIZE = 50_000
+VERIFIED_CACHE_TTL_S = 300
 
 
 def _unauthenticated(message: str) -> DomainError:
@@ -43,6 +46,9 @@ class TokenVerifier:
         self.settings = settings
         self.algorithms = list(settings.jwt_algorithms)
         self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
+        # A token verified once is the same caller until it expires: apps send one token with
+        # every ping and poll, and checking its signature again is most of a ping's cost.
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def _key(self, token: str, algorithm: str) -> Any:
         if algorithm.startswith("HS"):
@@ -90,7 +96,25 @@ class TokenVerifier:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _unauthenticated("expected 'Authorization: Bearer <token>'")
-        claims = self.decode(token.strip())
+        token = token.strip()
+        cached = self._verified.get(token)
+        if cached is not None and time.time() < cached[1]:
+            return cached[0]
+        claims = self.decode(token)
+        principal = self._principal_of(claims)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        exp = claims.get("exp")
+        if isinstance(exp, int | float):
+            # Until the token expires (leeway included, as decode allows), and never longer
+            # than a few minutes: a key rotated out of a JWKS stops counting soon after.
+            self._verified[token] = (
+                principal,
+                min(float(exp) + self.settings.jwt_leeway_s, time.time() + VERIFIED_CACHE_TTL_S),
+            )
+        return principal
+
+    def _principal_of(self, claims: dict[str, object]) -> Principal:
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub or len(sub) > 255:
             raise _unauthenticated("invalid subject")
