@@ -26,6 +26,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from logistics.errors import DomainError, ErrorCode
 from logistics.limits import UNSTORABLE_TEXT, UNSTORABLE_TEXT_MESSAGE
+from logistics.sqlite_inline import InlineDBAPI
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -44,8 +45,9 @@ def _refuse_nul_characters(
             raise DomainError(ErrorCode.VALIDATION_FAILED, UNSTORABLE_TEXT_MESSAGE)
 
 
-def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
-    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+def _sqlite_engine(url: str, begin: str, *, inline: bool = False) -> AsyncEngine:
+    options: dict[str, Any] = {"module": InlineDBAPI()} if inline else {}
+    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **options)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -72,7 +74,8 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE")
-            self.read_engine = _sqlite_engine(url, "BEGIN")
+            # Reads on the loop's thread (``sqlite_inline``): under WAL they never wait for a lock.
+            self.read_engine = _sqlite_engine(url, "BEGIN", inline=True)
         else:
             self.write_engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
