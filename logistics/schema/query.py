@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import cast
+
 import strawberry
 
 from logistics.resolvers import drivers, init, jobs, media, messaging, offer_log, orders
@@ -64,7 +66,9 @@ class Query:
 
     @strawberry.field(description="Status, ETA, the driver's position and the timeline of an order.")
     async def track_order(self, info: Ctx, job_id: strawberry.ID) -> t.OrderTracking:
-        return t.OrderTracking.from_pydantic(await call(info, orders.track_order, str(job_id)))
+        # The shape itself, not a copy: a pydantic type's fields resolve from its model's
+        # attributes (its is_type_of takes the model), and tracking polls are many.
+        return cast(t.OrderTracking, await call(info, orders.track_order, str(job_id)))
 
     job_images = job_page_field(
         media.list_job_images, t.JobImagePage, "A job's photos, oldest first (participants only)."
