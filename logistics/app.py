@@ -21,6 +21,7 @@ from logistics.payments.sandbox_gateway import SandboxGateway
 from logistics.platform import Platform
 from logistics.pubsub import PubSub
 from logistics.ratelimit import RateLimiter
+from logistics.resolvers import tracking
 from logistics.rest_compat import (
     drivers,
     handlers,
@@ -65,6 +66,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         # What start-up built lives as long as the process: keep it out of every collection.
         gc.collect()
         gc.freeze()
+        platform.positions.on_flushed = tracking.announce_flushed(platform)
+        platform.positions.start()
         loop = DispatchLoop(platform)
         if platform.settings.dispatch_loop:
             loop.start()
@@ -75,6 +78,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
                 if isinstance(gateway, SandboxGateway):
                     await gateway.aclose()
             await loop.stop()
+            await platform.positions.stop()
             await platform.pubsub.disconnect()
             await platform.db.dispose()
 

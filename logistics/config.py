@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     dispatch_interval_s: float = 1.0
     dispatch_loop: bool = True
     location_stale_after_s: int = 120
+    # Pings of known, fresh drivers are written in one batch this often; 0 writes each ping
+    # in its own transaction. A kill -9 may lose this much of the newest positions.
+    location_flush_s: float = Field(default=0.5, ge=0, le=5)
     regions_file: Path | None = None
     rate_limit_per_min: int = 0
     public_base_url: str = ""

@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from logistics.auth import Principal, TokenVerifier
 from logistics.config import Settings
-from logistics.db import Database, UnitOfWork
+from logistics.db import Database, Transaction, UnitOfWork
 from logistics.models.base import utcnow
 from logistics.payments.gateway import ManualPayouts, PaymentGateway, PayoutGateway
+from logistics.positions import PositionBuffer
 from logistics.pubsub import PubSub
 from logistics.ratelimit import RateLimiter
 from logistics.storage import Storage
@@ -33,15 +34,48 @@ class Platform:
     gateways: dict[str, PaymentGateway] = field(default_factory=dict)
     payouts: PayoutGateway = field(default_factory=ManualPayouts)
     rate_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
+    positions: PositionBuffer = field(init=False)
     # Tests and the dispatch loop replace the clock; nothing reads the wall clock directly.
     clock: Callable[[], datetime] = field(default=utcnow)
 
+    def __post_init__(self) -> None:
+        self.positions = PositionBuffer(
+            self.db,
+            interval_s=self.settings.location_flush_s,
+            stale_after_s=self.settings.location_stale_after_s,
+        )
 
-@dataclass
+
 class Ctx:
-    uow: UnitOfWork
-    principal: Principal
-    platform: Platform
+    """What a use case is given. The unit of work is either open (``uow``) or opened on first
+    use by :meth:`begin` (``transaction``): a ping that needs no database never opens one."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork | None = None,
+        *,
+        principal: Principal,
+        platform: Platform,
+        transaction: Transaction | None = None,
+    ) -> None:
+        if uow is None and transaction is None:
+            raise ValueError("a Ctx needs a unit of work or a transaction to open one")
+        self._uow = uow
+        self._transaction = transaction
+        self.principal = principal
+        self.platform = platform
+
+    async def begin(self) -> UnitOfWork:
+        if self._uow is None:
+            assert self._transaction is not None
+            self._uow = await self._transaction.begin()
+        return self._uow
+
+    @property
+    def uow(self) -> UnitOfWork:
+        if self._uow is None:
+            raise RuntimeError("the unit of work is not open yet: await ctx.begin() first")
+        return self._uow
 
     @property
     def session(self) -> AsyncSession:

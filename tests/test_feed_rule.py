@@ -300,6 +300,8 @@ async def wipe(platform: Platform) -> None:
     async with platform.db.engine.begin() as conn:
         for table in reversed(SQLModel.metadata.sorted_tables):
             await conn.execute(table.delete())
+    # What the process remembers of those rows goes with them: the drivers it knows are fresh.
+    platform.positions.forget_all()
 
 
 async def run(

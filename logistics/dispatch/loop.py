@@ -22,7 +22,10 @@ SYSTEM = Principal(sub="system", name="dispatch", roles=frozenset({"system"}))
 
 
 async def run_once(platform: Platform) -> tuple[int, int]:
-    """One pass: (offers expired, jobs dispatched). Each step is its own transaction."""
+    """One pass: (offers expired, jobs dispatched). Each step is its own transaction. The
+    pass starts by writing the pings this process holds, so it never matches on positions
+    older than the ones it has already answered."""
+    await platform.positions.flush()
     async with platform.db.unit_of_work() as uow:
         expired = await offers.expire_due_offers(Ctx(uow=uow, principal=SYSTEM, platform=platform))
     async with platform.db.unit_of_work() as uow:

@@ -7,15 +7,27 @@ remaining leg (``geo.estimate_eta``); a routing engine can replace it behind thi
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from logistics.config import Region, Settings
 from logistics.geo import estimate_eta
 from logistics.job.status import Trait, stage
-from logistics.models import Driver, Job
+from logistics.models import Job
 from logistics.shapes.common import Eta
 
 
-def driver_position(driver: Driver | None, settings: Settings, now: datetime) -> tuple[float, float] | None:
+class Located(Protocol):
+    """A driver row, or a position not yet written (``positions.Position``)."""
+
+    @property
+    def lat(self) -> float | None: ...
+    @property
+    def lng(self) -> float | None: ...
+    @property
+    def location_recorded_at(self) -> datetime | None: ...
+
+
+def driver_position(driver: Located | None, settings: Settings, now: datetime) -> tuple[float, float] | None:
     """The driver's last position, or None when unknown or older than the stale limit."""
     if driver is None or driver.lat is None or driver.lng is None or driver.location_recorded_at is None:
         return None
@@ -24,7 +36,9 @@ def driver_position(driver: Driver | None, settings: Settings, now: datetime) ->
     return driver.lat, driver.lng
 
 
-def job_eta(job: Job, region: Region, driver: Driver | None, settings: Settings, now: datetime) -> Eta | None:
+def job_eta(
+    job: Job, region: Region, driver: Located | None, settings: Settings, now: datetime
+) -> Eta | None:
     current = stage(job.status)
     if not current.has(Trait.HAS_ETA):
         return None

@@ -7,14 +7,11 @@ from sqlmodel import col
 
 from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, not_found
-from logistics.geo import cell_of
 from logistics.job.access import driver_of, existing, for_drivers, for_ops
-from logistics.job.eta import driver_position
 from logistics.models import Driver, Upload
 from logistics.platform import Ctx
 from logistics.resolvers.pagination import keyset_page
 from logistics.resolvers.views import driver_view
-from logistics.shapes.common import LocationReport
 from logistics.shapes.drivers import (
     AvailabilityIn,
     AvailabilityView,
@@ -82,35 +79,6 @@ async def set_availability(ctx: Ctx, driver: Driver, data: AvailabilityIn) -> Av
         else:
             await offers.withdraw_offers_of(ctx, driver)
     return AvailabilityView(online=driver.online, since=driver.online_since)
-
-
-def apply_position(driver: Driver, report: LocationReport, ctx: Ctx) -> bool:
-    """Move the driver to ``report`` unless a newer position is already stored (replays from a
-    device that was offline arrive late and out of order)."""
-    recorded_at = report.recorded_at or ctx.now()
-    if driver.location_recorded_at is not None and recorded_at <= driver.location_recorded_at:
-        return False
-    driver.lat, driver.lng = report.lat, report.lng
-    driver.h3_cell = cell_of(report.lat, report.lng)
-    driver.accuracy_m, driver.heading_deg, driver.speed_mps = (
-        report.accuracy_m,
-        report.heading_deg,
-        report.speed_mps,
-    )
-    driver.location_recorded_at = recorded_at
-    driver.updated_at = ctx.now()
-    return True
-
-
-@for_drivers(lock=True)
-async def update_location(ctx: Ctx, driver: Driver, report: LocationReport) -> None:
-    was_fresh = driver_position(driver, ctx.settings, ctx.now()) is not None
-    if apply_position(driver, report, ctx):
-        ctx.session.add(driver)
-        await ctx.session.flush()
-        if driver.online and not was_fresh:
-            # An online driver whose position was unknown or stale is new to dispatch.
-            await offers.offer_nearby_job_to_driver(ctx, driver)
 
 
 @for_ops

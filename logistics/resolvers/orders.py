@@ -12,12 +12,12 @@ from logistics import ledger
 from logistics.config import VehicleType
 from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
-from logistics.job.access import customer_job
+from logistics.job.access import customer_job, customer_job_and_driver
 from logistics.job.eta import driver_position, job_eta
 from logistics.job.events import watch_feed
 from logistics.job.lifecycle import Step, invalid_transition, must_move, record_transition, refused
 from logistics.job.status import JobStatus, Trait, is_terminal, stage
-from logistics.models import Driver, Job, Quote
+from logistics.models import Job, Quote
 from logistics.platform import Ctx
 from logistics.pricing import PRICED_COLUMNS, price_trip
 from logistics.resolvers import idempotency, payments
@@ -179,13 +179,8 @@ async def list_orders(
 
 
 async def track_order(ctx: Ctx, job_id: str) -> TrackView:
-    job = await customer_job(ctx, job_id)
+    job, driver = await customer_job_and_driver(ctx, job_id)
     now = ctx.now()
-    driver = None
-    if job.driver_id is not None:
-        driver = (
-            await ctx.session.execute(select(Driver).where(col(Driver.id) == job.driver_id))
-        ).scalar_one()
     tracked = None
     if driver is not None:
         point = (

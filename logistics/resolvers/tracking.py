@@ -1,20 +1,140 @@
-"""The driver's GPS trail while a job is active."""
+"""The driver's GPS trail while a job is active, and its positions on the job's stream."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import select
+from sqlmodel import col
+
+from logistics.auth import Principal
+from logistics.db import UnitOfWork
+from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode
 from logistics.job.access import driver_job, for_drivers
-from logistics.job.eta import job_eta
-from logistics.job.status import is_active
-from logistics.models import Driver, LocationPoint
-from logistics.platform import Ctx
+from logistics.job.eta import Located, driver_position, job_eta
+from logistics.job.status import ACTIVE_STATUSES, is_active
+from logistics.models import Driver, Job, LocationPoint
+from logistics.platform import Ctx, Platform
+from logistics.positions import FlushHook, Position, move
 from logistics.pubsub import location_channel
-from logistics.resolvers.drivers import apply_position
 from logistics.shapes.common import LocationReport, Point
 from logistics.shapes.events import DriverLocation
 from logistics.shapes.jobs import TrackingResult
+
+
+def announce_position(ctx: Ctx, job: Job, at: Located, heading: float | None, speed: float | None) -> None:
+    """Queue the driver's position on ``job``'s ``driverLocation`` stream, with the ETA from it."""
+    if at.lat is None or at.lng is None or at.location_recorded_at is None:
+        return
+    eta = job_eta(job, ctx.settings.region(job.region_id), at, ctx.settings, ctx.now())
+    location = DriverLocation(
+        job_id=job.id,
+        point=Point(lat=at.lat, lng=at.lng),
+        heading_deg=heading,
+        speed_mps=speed,
+        recorded_at=at.location_recorded_at,
+        eta_seconds=eta.seconds if eta else None,
+    )
+    ctx.publish(location_channel(job.id), location.model_dump(mode="json"))
+
+
+async def announce_positions(ctx: Ctx, positions: Sequence[Position]) -> None:
+    """Each position of a batch of pings, on the stream of its driver's active job (if any)."""
+    by_driver = {position.driver_id: position for position in positions}
+    jobs = (
+        await ctx.session.execute(
+            select(Job).where(col(Job.driver_id).in_(by_driver), col(Job.status).in_(ACTIVE_STATUSES))
+        )
+    ).scalars()
+    for job in jobs:
+        position = by_driver[str(job.driver_id)]
+        announce_position(ctx, job, position, position.heading_deg, position.speed_mps)
+
+
+def announce_flushed(platform: Platform) -> FlushHook:
+    """The ping buffer's hook: positions written in a batch reach their jobs' streams."""
+    system = Principal(sub="system", name="positions", roles=frozenset({"system"}))
+
+    async def hook(uow: UnitOfWork, positions: list[Position]) -> None:
+        await announce_positions(Ctx(uow, principal=system, platform=platform), positions)
+
+    return hook
+
+
+async def announce_driver(ctx: Ctx, driver: Driver) -> None:
+    """A ping written through a transaction, on the stream of the driver's active job."""
+    jobs = (
+        await ctx.session.execute(
+            select(Job).where(col(Job.driver_id) == driver.id, col(Job.status).in_(ACTIVE_STATUSES))
+        )
+    ).scalars()
+    for job in jobs:
+        announce_position(ctx, job, driver, driver.heading_deg, driver.speed_mps)
+
+
+def apply_position(driver: Driver, report: LocationReport, ctx: Ctx) -> bool:
+    """Move the driver to ``report`` unless a newer position is already stored."""
+    now = ctx.now()
+    return move(driver, position_of(driver.id, report, now), now=now)
+
+
+def position_of(driver_id: str, report: LocationReport, now: datetime) -> Position:
+    return Position(
+        driver_id,
+        report.lat,
+        report.lng,
+        report.accuracy_m,
+        report.heading_deg,
+        report.speed_mps,
+        recorded_at=report.recorded_at or now,
+        received_at=now,
+    )
+
+
+def remember_position(ctx: Ctx, driver: Driver) -> None:
+    """Once committed, the driver's newest position is known to this process's ping buffer."""
+    positions, user_id, driver_id = ctx.platform.positions, driver.user_id, driver.id
+    recorded_at = driver.location_recorded_at
+
+    async def remember() -> None:
+        positions.remember(user_id, driver_id, recorded_at)
+
+    ctx.uow.after_commit(remember)
+
+
+async def update_location(ctx: Ctx, report: LocationReport) -> None:
+    """A presence ping. Telemetry first: the ping of a known, fresh, approved driver goes to
+    the buffer that writes positions in batches (``logistics.positions``), without a
+    transaction; any other ping is decided in one (who the caller is, whether the position
+    brings the driver back to dispatch)."""
+    now = ctx.now()
+    buffered = ctx.platform.positions.take(
+        ctx.principal.sub,
+        lat=report.lat,
+        lng=report.lng,
+        accuracy_m=report.accuracy_m,
+        heading_deg=report.heading_deg,
+        speed_mps=report.speed_mps,
+        recorded_at=report.recorded_at or now,
+        now=now,
+    )
+    if not buffered:
+        await _update_location_now(ctx, report)
+
+
+@for_drivers(lock=True)
+async def _update_location_now(ctx: Ctx, driver: Driver, report: LocationReport) -> None:
+    was_fresh = driver_position(driver, ctx.settings, ctx.now()) is not None
+    if apply_position(driver, report, ctx):
+        ctx.session.add(driver)
+        await ctx.session.flush()
+        await announce_driver(ctx, driver)
+        if driver.online and not was_fresh:
+            # An online driver whose position was unknown or stale is new to dispatch.
+            await offers.offer_nearby_job_to_driver(ctx, driver)
+    remember_position(ctx, driver)
 
 
 @for_drivers(lock=True)
@@ -43,15 +163,7 @@ async def report_tracking(
         apply_position(driver, report, ctx)
     ctx.session.add(driver)
     await ctx.session.flush()
+    remember_position(ctx, driver)
+    announce_position(ctx, job, driver, driver.heading_deg, driver.speed_mps)
     eta = job_eta(job, ctx.settings.region(job.region_id), driver, ctx.settings, now)
-    if driver.lat is not None and driver.lng is not None and driver.location_recorded_at is not None:
-        location = DriverLocation(
-            job_id=job.id,
-            point=Point(lat=driver.lat, lng=driver.lng),
-            heading_deg=driver.heading_deg,
-            speed_mps=driver.speed_mps,
-            recorded_at=driver.location_recorded_at,
-            eta_seconds=eta.seconds if eta else None,
-        )
-        ctx.publish(location_channel(job.id), location.model_dump(mode="json"))
     return TrackingResult(accepted=len(points), eta=eta)

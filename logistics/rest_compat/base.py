@@ -63,6 +63,16 @@ bearer = HTTPBearer(auto_error=False, description="A JWT from the identity servi
 async def get_ctx(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
 ) -> Ctx:
+    ctx = await get_lazy_ctx(request, credentials)
+    await ctx.begin()
+    return ctx
+
+
+async def get_lazy_ctx(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> Ctx:
+    """The caller's ``Ctx`` with its transaction not yet open, for a use case that may answer
+    without the database (a driver's presence ping); it opens on ``ctx.begin()``."""
     platform: Platform = request.app.state.platform
     authorization = (
         f"Bearer {credentials.credentials}" if credentials else request.headers.get("authorization")
@@ -70,7 +80,7 @@ async def get_ctx(
     principal = platform.verifier.principal(authorization)
     platform.rate_limiter.check(principal.sub)
     transaction: Transaction = request.state.transaction
-    return Ctx(uow=await transaction.begin(), principal=principal, platform=platform)
+    return Ctx(principal=principal, platform=platform, transaction=transaction)
 
 
 IdempotencyKey = Header(

@@ -2,8 +2,8 @@ from fastapi import APIRouter, Depends, Response
 
 from logistics.errors import ErrorCode
 from logistics.platform import Ctx
-from logistics.resolvers import drivers, init
-from logistics.rest_compat.base import UnitOfWorkRoute, errors, get_ctx
+from logistics.resolvers import drivers, init, tracking
+from logistics.rest_compat.base import UnitOfWorkRoute, errors, get_ctx, get_lazy_ctx
 from logistics.shapes.common import LocationReport
 from logistics.shapes.drivers import AvailabilityIn, AvailabilityView, DriverView, InitView, RegisterIn
 
@@ -35,7 +35,9 @@ async def put_availability(body: AvailabilityIn, ctx: Ctx = Depends(get_ctx)) ->
 
 
 @router.put("/location", status_code=204, response_class=Response, responses=errors(ErrorCode.FORBIDDEN))
-async def put_location(body: LocationReport, ctx: Ctx = Depends(get_ctx)) -> Response:
-    """Report the driver's position. A report older than the stored one is ignored."""
-    await drivers.update_location(ctx, body)
+async def put_location(body: LocationReport, ctx: Ctx = Depends(get_lazy_ctx)) -> Response:
+    """Report the driver's position. A report older than the stored one is ignored. Positions
+    are written in batches every `LOCATION_FLUSH_S` (0.5 s): a 204 is seen by tracking,
+    dispatch and the job's `driverLocation` stream within about a second."""
+    await tracking.update_location(ctx, body)
     return Response(status_code=204)

@@ -126,7 +126,7 @@ class Mutation:
 
     @strawberry.mutation(description="Report the driver's position; older reports are ignored.")
     async def update_location(self, info: Ctx, input: i.LocationReportInput) -> bool:
-        await call(info, drivers.update_location, input.to_pydantic())
+        await call(info, tracking.update_location, input.to_pydantic())
         return True
 
     @strawberry.mutation(description="Approve a driver (ops role).")
