@@ -24,11 +24,12 @@ from logistics.config import Settings
 from logistics.platform import Platform
 from logistics.schema import build_schema
 from tests import fake_providers as fakes
+from tests import process_helpers as processes
 from tests.factories import Api
 from tests.fake_providers import FakeProviders
 from tests.graphql_helpers import GraphQL
 
-PG_URL = os.environ.get("LOGISTICS_TEST_DATABASE_URL")
+PG_URL = processes.PG_URL
 BROADCAST_URL = os.environ.get("LOGISTICS_TEST_BROADCAST_URL", "memory://")
 _pg_ready = False
 
@@ -40,6 +41,10 @@ requires_postgres = pytest.mark.skipif(
 # session instead of starting its own.
 fake_providers_server = fakes.fake_providers_server
 fake_providers = fakes.fake_providers
+# Real server processes on the database under test, for the tests that need more than one.
+migrated_database = processes.migrated_database
+child_settings = processes.child_settings
+servers = processes.servers
 
 
 @pytest.fixture

@@ -12,37 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, suppress
-from pathlib import Path
-from typing import Any
 
-import httpx
-import pytest
-from redis import asyncio as redis
-from sqlalchemy import MetaData
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlmodel import SQLModel
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-import logistics.models  # noqa: F401  (registers every table on the metadata)
-from logistics import cli
 from logistics.auth import mint_token
 from logistics.config import Settings
 from logistics.pubsub import job_channel, location_channel
-from tests.conftest import PG_URL
-from tests.factories import ALEXANDERPLATZ, MITTE, Api
-from tests.realtime_helpers import free_port
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-JWT_SECRET = "multiprocess-secret-" + "z" * 32
-START_S = 60.0
-WAIT_S = 10.0
+from tests.factories import ALEXANDERPLATZ, MITTE
+from tests.process_helpers import START_S, WAIT_S, Server, receive, rest, wait_for_redis_subscriber
 
 DRIVER_LOCATION = """
 subscription Where($jobId: ID!) {
@@ -52,143 +30,6 @@ subscription Where($jobId: ID!) {
 JOB_UPDATED = """
 subscription Updates($jobId: ID!) { jobUpdated(jobId: $jobId) { jobId status previous } }
 """
-
-
-def _run(url: str, work: Any) -> None:
-    async def go() -> None:
-        engine = create_async_engine(url)
-        try:
-            async with engine.begin() as conn:
-                await conn.run_sync(work)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(go())
-
-
-def _drop_every_table(conn: Connection) -> None:
-    existing = MetaData()
-    existing.reflect(conn)
-    existing.drop_all(conn)
-
-
-def _restore_test_schema(conn: Connection) -> None:
-    _drop_every_table(conn)
-    SQLModel.metadata.create_all(conn)
-
-
-@pytest.fixture
-def migrated_database(tmp_path: Path) -> Iterator[str]:
-    """The shared database, built by the Alembic migrations as ``logistics serve`` would. The
-    PostgreSQL test database is given back afterwards in the shape the other tests expect."""
-    if PG_URL is None:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
-        cli.migrate(Settings(database_url=url))
-        yield url
-        return
-    _run(PG_URL, _drop_every_table)
-    try:
-        cli.migrate(Settings(database_url=PG_URL))
-        yield PG_URL
-    finally:
-        _run(PG_URL, _restore_test_schema)
-
-
-class Server:
-    """One ``uvicorn`` child serving the app on its own port."""
-
-    def __init__(self, name: str, env: dict[str, str], workdir: Path) -> None:
-        self.name = name
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log = workdir / f"{name}.log"
-        self._output = self.log.open("wb")
-        argv = [sys.executable, "-m", "uvicorn", "logistics.app:create_app", "--factory"]
-        argv += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
-        self.process = subprocess.Popen(  # noqa: S603  (our own interpreter, a fixed argv)
-            argv, env=env, cwd=workdir, stdout=self._output, stderr=subprocess.STDOUT
-        )
-
-    async def wait_ready(self) -> None:
-        async with httpx.AsyncClient(base_url=self.base_url) as client:
-            while True:
-                assert self.process.poll() is None, f"{self.name} exited:\n{self.log.read_text()}"
-                with suppress(httpx.TransportError):
-                    if (await client.get("/readyz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-
-    def stop(self) -> None:
-        try:
-            if self.process.poll() is None:
-                self.process.terminate()
-                try:
-                    self.process.wait(timeout=WAIT_S)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait(timeout=WAIT_S)
-        finally:
-            self._output.close()
-
-
-@pytest.fixture
-def child_settings(migrated_database: str, tmp_path: Path) -> Settings:
-    return Settings(
-        env="test",
-        database_url=migrated_database,
-        broadcast_url=REDIS_URL,
-        storage_dir=tmp_path / "storage",
-        driver_auto_approve=True,
-        jwt_secret=JWT_SECRET,
-    )
-
-
-@pytest.fixture
-def servers(child_settings: Settings, tmp_path: Path) -> Iterator[tuple[Server, Server]]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LOGISTICS_")}
-    env.update(
-        {
-            "LOGISTICS_ENV": "test",
-            "LOGISTICS_DATABASE_URL": child_settings.database_url,
-            "LOGISTICS_BROADCAST_URL": REDIS_URL,
-            "LOGISTICS_JWT_SECRET": JWT_SECRET,
-            "LOGISTICS_DRIVER_AUTO_APPROVE": "true",
-            "LOGISTICS_STORAGE_DIR": str(child_settings.storage_dir),
-        }
-    )
-    started: list[Server] = []
-    try:
-        for name in ("a", "b"):
-            started.append(Server(name, env, tmp_path))
-        yield started[0], started[1]
-    finally:
-        for server in started:
-            server.stop()
-
-
-@asynccontextmanager
-async def rest(server: Server, settings: Settings) -> AsyncIterator[Api]:
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=WAIT_S) as client:
-        yield Api(client, settings)
-
-
-async def receive(ws: ClientConnection) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
-    return message
-
-
-async def wait_for_redis_subscriber(channel: str) -> None:
-    """Until some process listens on ``channel`` in Redis (bounded)."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        async with asyncio.timeout(WAIT_S):
-            while True:
-                counts = dict(await client.pubsub_numsub(channel))
-                if counts.get(channel.encode(), 0) > 0:
-                    return
-                await asyncio.sleep(0.02)
-    finally:
-        await client.aclose()
 
 
 async def test_a_position_posted_to_one_process_reaches_a_subscriber_of_the_other(

@@ -35,7 +35,9 @@ subscription Where($jobId: ID!) {
 
 async def stored(platform: Platform, driver_id: str) -> Driver:
     async with platform.db.session(write=False) as session:
-        driver: Driver = (await session.execute(select(Driver).where(col(Driver.id) == driver_id))).scalar_one()
+        driver: Driver = (
+            await session.execute(select(Driver).where(col(Driver.id) == driver_id))
+        ).scalar_one()
         return driver
 
 
@@ -95,7 +97,11 @@ async def test_a_replayed_older_ping_never_replaces_a_newer_position(
 
     # then the newer position stays
     row = await stored(platform, driver["id"])
-    assert (row.lat, row.lng, row.location_recorded_at) == (ALEXANDERPLATZ["lat"], ALEXANDERPLATZ["lng"], clock.now)
+    assert (row.lat, row.lng, row.location_recorded_at) == (
+        ALEXANDERPLATZ["lat"],
+        ALEXANDERPLATZ["lng"],
+        clock.now,
+    )
 
 
 async def test_a_batch_never_overwrites_a_newer_tracking_point(
@@ -155,7 +161,13 @@ async def test_a_presence_ping_reaches_the_jobs_driver_location_stream(
     # given the customer watching the driver of an accepted job
     registered, job = await accepted_job(api)
     async with direct_subscription(
-        schema, platform, settings, "cust-1", DRIVER_LOCATION, channel=location_channel(job["id"]), jobId=job["id"]
+        schema,
+        platform,
+        settings,
+        "cust-1",
+        DRIVER_LOCATION,
+        channel=location_channel(job["id"]),
+        jobId=job["id"],
     ) as where:
         # when the driver's app sends only presence pings (no tracking batch)
         clock.advance(seconds=4)
