@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
-from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import MaxTokensLimiter, ValidationCache
 from strawberry.fastapi import GraphQLRouter
 from strawberry.file_uploads import Upload
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -27,7 +27,7 @@ from logistics.errors import DomainError, ErrorCode
 from logistics.limits import parse_json
 from logistics.platform import Platform
 from logistics.schema.context import GraphQLContext
-from logistics.schema.extensions import ErrorCodes, UnitOfWorkExtension, complexity_extensions
+from logistics.schema.extensions import ErrorCodes, ParseOnce, UnitOfWorkExtension, complexity_extensions
 from logistics.schema.money import MoneyMutation, MoneyQuery
 from logistics.schema.mutation import Mutation
 from logistics.schema.query import Query
@@ -78,10 +78,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         execution_context_class=PerEventExecutionContext,
         scalar_overrides={Upload: UPLOAD},
         extensions=[
-            # An app sends the same few documents again and again (every tracking poll, every
-            # subscriber): parse and validate each once. ParserCache parses with the options
-            # MaxTokensLimiter sets, so a document over the token limit is never cached.
-            lambda: ParserCache(maxsize=512),
+            # An app sends the same few documents again and again: parse and validate each once.
+            ParseOnce,
             lambda: ValidationCache(maxsize=512),
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
             *complexity_extensions(
@@ -101,9 +99,10 @@ class LogisticsGraphQLRouter(GraphQLRouter[Any, Any]):
         # whose DomainError run() answers.
         return parse_json(data)
 
-    def encode_json(self, data: object) -> bytes:
-        # orjson: several times json.dumps's speed on every answer, the same JSON.
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # orjson: several times json.dumps's speed on every answer. Text, not bytes: the
+        # websocket sends what this returns, and graphql-transport-ws speaks in text frames.
+        return orjson.dumps(data).decode()
 
     def decode_json(self, data: str | bytes) -> object:
         # Websocket messages: strawberry answers a JSONDecodeError by closing with 4400.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,7 @@ from graphql import (
     SelectionSetNode,
     ValidationContext,
     ValidationRule,
+    parse,
 )
 from pydantic import ValidationError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -120,6 +123,23 @@ def _variable_fields(message: str) -> dict[str, Any] | None:
         return None
     path = (match["path"] or "").replace("[", ".").replace("]", "")
     return {"fields": {match["name"] + path: match["reason"]}}
+
+
+_parse_once = functools.lru_cache(maxsize=512)(parse)
+
+
+class ParseOnce(SchemaExtension):
+    """An app sends the same few documents again and again (every tracking poll, every
+    subscriber): each is parsed once, with the options MaxTokensLimiter sets. A document that
+    does not parse is left to strawberry's own parse, which answers it as a GraphQL error
+    (strawberry's ParserCache raises from its hook, where the error loses its code)."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is None and context.query:
+            with suppress(GraphQLError):
+                context.graphql_document = _parse_once(context.query, **context.parse_options)
+        yield
 
 
 class ErrorCodes(SchemaExtension):
