@@ -353,3 +353,16 @@ async def test_a_file_variable_that_is_not_a_file_part_is_validation_failed(
 
     assert error["extensions"]["code"] == "VALIDATION_FAILED"
     assert "file" in error["extensions"]["details"]["fields"]
+
+
+async def test_track_order_beside_order_in_one_document_each_read_whole(api: Api, gql: GraphQL) -> None:
+    """A tracking poll reads only the columns it shows; a field that needs the whole order,
+    before or after it in the same operation (one session), still gets all of it."""
+    _, job_id = await accepted_job(api, gql)
+    order = "order(id: $id) { id items { description } pickup { address { line1 } } price { amount } }"
+    track = "trackOrder(jobId: $id) { status driver { name } timeline { status } }"
+    for first, second in ((track, order), (order, track)):
+        data = await gql.ok("cust-1", f"query($id: ID!) {{ {first} {second} }}", {"id": job_id})
+        assert data["order"]["items"] == [{"description": "Box of books"}]
+        assert data["trackOrder"]["status"] == "ACCEPTED"
+        assert data["trackOrder"]["driver"]["name"].startswith("Driver ")

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlmodel import SQLModel, col
 
 from logistics.auth import Principal
@@ -130,18 +130,20 @@ async def owned(
     caller's subject); anyone else's, a missing one, or one ``include`` refuses (say, a
     deleted one) is ``NOT_FOUND``."""
     obj = await load(ctx, model, object_id, lock=lock)
-    return _mine(ctx, obj, owner=owner, by=by, what=what, include=include)
+    return mine(ctx, obj, owner=owner, by=by, what=what, include=include)
 
 
-def _mine(
+def mine(
     ctx: Ctx,
     obj: M | None,
     *,
     owner: str,
-    by: str | None,
+    by: str | None = None,
     what: str,
     include: Callable[[Any], bool] | None = None,
 ) -> M:
+    """``obj`` if it is the caller's (or ``by``'s), else ``NOT_FOUND``: the check of
+    :func:`owned`, for an object a use case read in a statement of its own."""
     mine = by if by is not None else ctx.principal.sub
     if obj is None or getattr(obj, owner) != mine or (include is not None and not include(obj)):
         raise not_found(what)
@@ -151,23 +153,6 @@ def _mine(
 async def customer_job(ctx: Ctx, job_id: str, *, lock: bool = False) -> Job:
     """A job the caller ordered (or a merchant created for them)."""
     return await owned(ctx, Job, job_id, owner="customer_id", what="order", lock=lock)
-
-
-# Built once: tracking polls run it many times a second, and building a statement costs more
-# than SQLite takes to answer it.
-_JOB_AND_DRIVER = (
-    select(Job, Driver)
-    .outerjoin(Driver, col(Driver.id) == col(Job.driver_id))
-    .where(col(Job.id) == bindparam("job_id"))
-)
-
-
-async def customer_job_and_driver(ctx: Ctx, job_id: str) -> tuple[Job, Driver | None]:
-    """A job the caller ordered, with the row of the driver who holds it, in one statement:
-    tracking reads both on every poll."""
-    row = (await ctx.session.execute(_JOB_AND_DRIVER, {"job_id": job_id})).first()
-    job = _mine(ctx, row[0] if row else None, owner="customer_id", by=None, what="order")
-    return job, row[1] if row else None
 
 
 async def driver_job(ctx: Ctx, driver: Driver, job_id: str, *, lock: bool = False) -> Job:

@@ -5,24 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import load_only
 from sqlmodel import col
 
 from logistics import ledger
 from logistics.config import VehicleType
 from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
-from logistics.job.access import customer_job, customer_job_and_driver
+from logistics.job.access import customer_job, mine
 from logistics.job.eta import driver_position, job_eta
 from logistics.job.events import watch_feed
 from logistics.job.lifecycle import Step, invalid_transition, must_move, record_transition, refused
 from logistics.job.status import JobStatus, Trait, is_terminal, stage
-from logistics.models import Job, Quote
+from logistics.models import Driver, Job, JobEvent, Quote
 from logistics.platform import Ctx
 from logistics.pricing import PRICED_COLUMNS, price_trip
 from logistics.resolvers import idempotency, payments
 from logistics.resolvers.pagination import keyset_page
-from logistics.resolvers.views import job_view, job_views, timelines
+from logistics.resolvers.views import job_view, job_views, timeline_entry
 from logistics.shapes.common import Point, Vehicle
 from logistics.shapes.jobs import JobPage, JobView, TrackedDriver, TrackView
 from logistics.shapes.orders import CancelIn, OrderIn, OrderUpdateIn, StopUpdate
@@ -178,8 +179,34 @@ async def list_orders(
     return JobPage(items=views, next_cursor=next_cursor)
 
 
+_TRACKED_JOB = ("customer_id", "driver_id", "status", "region_id", "vehicle_type", "pickup", "dropoff")
+_TRACKED_DRIVER = ("name", "vehicle", "rating_sum", "rating_count", "lat", "lng", "location_recorded_at")
+# A tracking poll is one statement, built once: the job, its driver and its timeline, a row per
+# step. Customers poll it many times a second, and each statement costs more to build and send
+# than SQLite or PostgreSQL take to answer it.
+_TRACK = (
+    select(Job, Driver, JobEvent)
+    .outerjoin(Driver, col(Driver.id) == col(Job.driver_id))
+    .outerjoin(JobEvent, col(JobEvent.job_id) == col(Job.id))
+    .where(col(Job.id) == bindparam("job_id"))
+    .order_by(col(JobEvent.seq))
+    # The columns tracking reads, no more: the job's and driver's repeat on every row, and each
+    # JSON column is decoded again on each.
+    .options(
+        load_only(
+            *(getattr(Job, name) for name in _TRACKED_JOB),
+            raiseload=True,
+        ),
+        load_only(*(getattr(Driver, name) for name in _TRACKED_DRIVER), raiseload=True),
+    )
+)
+
+
 async def track_order(ctx: Ctx, job_id: str) -> TrackView:
-    job, driver = await customer_job_and_driver(ctx, job_id)
+    rows = (await ctx.session.execute(_TRACK, {"job_id": job_id})).all()
+    job = mine(ctx, rows[0][0] if rows else None, owner="customer_id", what="order")
+    driver: Driver | None = rows[0][1]
+    timeline = [timeline_entry(event) for _, _, event in rows if event is not None]
     now = ctx.now()
     tracked = None
     if driver is not None:
@@ -196,7 +223,6 @@ async def track_order(ctx: Ctx, job_id: str) -> TrackView:
             recorded_at=driver.location_recorded_at,
             stale=driver_position(driver, ctx.settings, now) is None,
         )
-    timeline = (await timelines(ctx.session, [job.id])).get(job.id, [])
     return TrackView(
         job_id=job.id,
         status=JobStatus(job.status),
