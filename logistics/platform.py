@@ -43,6 +43,8 @@ class Platform:
             self.db,
             interval_s=self.settings.location_flush_s,
             stale_after_s=self.settings.location_stale_after_s,
+            # Read at each call: tests replace the platform's clock after it is built.
+            clock=lambda: self.clock(),
         )
 
 

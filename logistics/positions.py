@@ -24,7 +24,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, or_, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlmodel import col
 
 from logistics.db import Database, UnitOfWork
@@ -80,8 +80,11 @@ FlushHook = Callable[[UnitOfWork, list[Position]], Awaitable[None]]
 
 
 class PositionBuffer:
-    def __init__(self, db: Database, *, interval_s: float, stale_after_s: float) -> None:
+    def __init__(
+        self, db: Database, *, interval_s: float, stale_after_s: float, clock: Callable[[], datetime]
+    ) -> None:
         self.db = db
+        self.clock = clock
         self.interval_s = interval_s
         self.stale_after = timedelta(seconds=stale_after_s)
         self.on_flushed: FlushHook | None = None
@@ -226,6 +229,28 @@ class PositionBuffer:
                 await self.on_flushed(uow, batch)
         return max(int(result.rowcount or 0), 0)
 
+    async def warm(self) -> int:
+        """Learn the approved drivers whose position is fresh, in one query: after a start or a
+        restart every online driver pings within seconds, and deciding each first ping in a
+        transaction of its own would queue them all behind the database."""
+        since = self.clock() - self.stale_after
+        query = select(col(Driver.user_id), col(Driver.id), col(Driver.location_recorded_at)).where(
+            col(Driver.status) == "approved", col(Driver.location_recorded_at) > since
+        )
+        async with self.db.unit_of_work(write=False) as uow:
+            for user_id, driver_id, recorded_at in (await uow.session.execute(query)).all():
+                self.remember(user_id, driver_id, recorded_at)
+        return len(self._known)
+
+    def forget_stale(self) -> int:
+        """Drop the drivers whose newest position went stale: their next ping is decided in a
+        transaction anyway, and a process must not remember every driver it ever saw."""
+        since = self.clock() - self.stale_after
+        stale = [user for user, known in self._known.items() if known.recorded_at < since]
+        for user in stale:
+            del self._known[user]
+        return len(stale)
+
     def start(self) -> None:
         if self.enabled and self._task is None:
             self._task = asyncio.create_task(self._run(), name="position-flush")
@@ -241,8 +266,18 @@ class PositionBuffer:
             await self.flush()
 
     async def _run(self) -> None:
+        try:
+            await self.warm()
+        except Exception:
+            # Without it every first ping takes the transactional path: slower, still right.
+            log.exception("learning the fresh drivers failed")
+        rounds_per_sweep = max(1, int(self.stale_after.total_seconds() / self.interval_s))
+        rounds = 0
         while True:
             await asyncio.sleep(self.interval_s)
+            rounds += 1
+            if rounds % rounds_per_sweep == 0:
+                self.forget_stale()
             if not self._pending:
                 continue
             try:

@@ -22,7 +22,7 @@ from logistics.models import Driver
 from logistics.platform import Platform
 from logistics.pubsub import location_channel
 from tests.conftest import Clock
-from tests.dispatch_helpers import north_of, pending_holder
+from tests.dispatch_helpers import another_platform, north_of, pending_holder
 from tests.factories import ALEXANDERPLATZ, KREUZBERG, MITTE, Api
 from tests.realtime_helpers import accepted_job, direct_subscription
 
@@ -214,3 +214,32 @@ async def test_a_graceful_stop_writes_the_pending_pings(
     await platform.positions.stop()
     assert platform.positions.backlog == 0
     assert (await stored(platform, driver["id"])).lat == KREUZBERG["lat"]
+
+
+async def test_a_restarted_process_knows_the_fresh_drivers_before_their_first_ping(
+    api: Api, platform: Platform, clock: Clock, settings: Settings
+) -> None:
+    # given a driver pinging through one process
+    driver = await api.register_driver("drv-1", at=MITTE)
+    # when another process starts on the same database and learns who is fresh
+    async with another_platform(settings, clock) as restarted:
+        assert await restarted.positions.warm() == 1
+        # then the driver's first ping to it needs no transaction
+        clock.advance(seconds=4)
+        point = {"lat": KREUZBERG["lat"], "lng": KREUZBERG["lng"]}
+        taken = restarted.positions.take(
+            "drv-1",
+            **point,
+            accuracy_m=None,
+            heading_deg=None,
+            speed_mps=None,
+            recorded_at=clock.now,
+            now=clock.now,
+        )
+        assert taken and restarted.positions.backlog == 1
+        await restarted.positions.flush()
+    assert (await stored(platform, driver["id"])).lat == KREUZBERG["lat"]
+    # and once its position goes stale it is forgotten: the next ping is decided at once
+    clock.advance(seconds=settings.location_stale_after_s + 1)
+    assert platform.positions.forget_stale() == 1
+    assert platform.positions.known_drivers == 0
