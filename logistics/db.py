@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,6 +31,14 @@ from logistics.limits import UNSTORABLE_TEXT, UNSTORABLE_TEXT_MESSAGE
 from logistics.sqlite_inline import InlineDBAPI
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Below the idle timeouts of the usual proxies and firewalls between a service and PostgreSQL.
+POOL_RECYCLE_S = 1800
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Every connection in use, or the connection lost (the server restarted): a moment of
+    unavailability the client may retry, not a fault of the request."""
+    return isinstance(exc, PoolTimeout) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 def _refuse_nul_characters(
@@ -77,11 +87,17 @@ class Database:
             # Reads on the loop's thread (``sqlite_inline``): under WAL they never wait for a lock.
             self.read_engine = _sqlite_engine(url, "BEGIN", inline=True)
         else:
+            # No pre-ping: it cost three round trips (BEGIN, a ping, ROLLBACK) on every checkout,
+            # more than a tracking poll's own statement. A connection the server dropped fails
+            # its first statement instead; SQLAlchemy then invalidates the pool, and the edges
+            # answer that one request UNAVAILABLE (retryable).
             self.write_engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=POOL_RECYCLE_S
             )
             event.listen(self.write_engine.sync_engine, "before_cursor_execute", _refuse_nul_characters)
-            self.read_engine = self.write_engine
+            # Reads without BEGIN and COMMIT: under READ COMMITTED each statement takes its own
+            # snapshot anyway, so a read-only transaction bought two round trips and nothing else.
+            self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)

@@ -7,9 +7,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from logistics.db import database_unavailable
 from logistics.errors import DomainError, ErrorCode, pydantic_fields
 from logistics.limits import BodyTooLarge, too_large_error
 
@@ -64,13 +66,17 @@ def install(app: FastAPI) -> None:
             headers=exc.headers,
         )
 
-    @app.exception_handler(PoolTimeout)
-    async def busy(_request: Request, exc: PoolTimeout) -> JSONResponse:
-        # Every database connection is in use: a moment of overload, not a server fault.
-        log.warning("database pool exhausted", exc_info=exc)
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        if not database_unavailable(exc):
+            return await unexpected(request, exc)
+        # Every connection in use, or the connection lost: a moment, not a server fault.
+        log.warning("database unavailable", exc_info=exc)
         response = render(DomainError(ErrorCode.UNAVAILABLE, "the service is busy; try again shortly"))
         response.headers["Retry-After"] = "1"
         return response
+
+    app.add_exception_handler(PoolTimeout, database_error)
+    app.add_exception_handler(DBAPIError, database_error)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:

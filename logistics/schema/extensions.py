@@ -23,11 +23,11 @@ from graphql import (
     parse,
 )
 from pydantic import ValidationError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import AddValidationRules, SchemaExtension
 from strawberry.types.graphql import OperationType
 from strawberry.utils.str_converters import to_camel_case
 
+from logistics.db import database_unavailable
 from logistics.errors import DomainError, ErrorCode, pydantic_fields
 
 log = logging.getLogger("logistics")
@@ -99,8 +99,8 @@ def render_error(error: GraphQLError) -> GraphQLError:
         # Variables that do not fit their types (missing, wrong type, unknown enum value),
         # found before anything runs: the client's mistake, described by graphql-core.
         return _coded(error, "VALIDATION_FAILED", error.message, _variable_fields(error.message))
-    if isinstance(original, PoolTimeout):
-        log.warning("database pool exhausted", exc_info=original)
+    if original is not None and database_unavailable(original):
+        log.warning("database unavailable", exc_info=original)
         return _coded(error, "UNAVAILABLE", "the service is busy; try again shortly")
     log.error("unexpected error in GraphQL resolver", exc_info=original)
     return _coded(error, "INTERNAL", "an unexpected error occurred")
