@@ -95,15 +95,16 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     )
     app.state.platform = platform
     handlers.install(app)
-    for module in (drivers, quotes, orders, jobs, media, messaging, payments, payouts):
-        app.include_router(module.router, prefix=REST_PREFIX)
-    if settings.payments_sandbox:
-        sandbox.install(app, platform, REST_PREFIX)
-
-    app.include_router(webhooks.router)
+    # Routes are matched one after another, each at a cost: GraphQL and the busiest REST
+    # paths (drivers' pings, customers' tracking polls) come first.
     from logistics.schema import graphql_router
 
     app.include_router(graphql_router(platform), prefix=GRAPHQL_PATH, include_in_schema=False)
+    for module in (drivers, orders, jobs, quotes, media, messaging, payments, payouts):
+        app.include_router(module.router, prefix=REST_PREFIX)
+    if settings.payments_sandbox:
+        sandbox.install(app, platform, REST_PREFIX)
+    app.include_router(webhooks.router)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

@@ -3,8 +3,10 @@
 SQLite (the embedded default) allows one writer at a time. Rather than letting concurrent
 writers collide and surface "database is locked", writers queue on an asyncio lock and open
 their transaction with ``BEGIN IMMEDIATE`` (so a second process waits on the busy timeout
-instead of failing on lock upgrade). Readers use a separate engine with plain ``BEGIN``; WAL
-lets them read while a write is in progress. PostgreSQL gets one pooled engine for both.
+instead of failing on lock upgrade). Readers use a separate engine on the event loop's thread,
+without a transaction: WAL lets them read while a write is in progress, and each statement
+reads one consistent snapshot. PostgreSQL gets one pooled engine; its reads run in autocommit,
+which under READ COMMITTED means the same thing: a snapshot per statement.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def _refuse_nul_characters(
             raise DomainError(ErrorCode.VALIDATION_FAILED, UNSTORABLE_TEXT_MESSAGE)
 
 
-def _sqlite_engine(url: str, begin: str, *, inline: bool = False) -> AsyncEngine:
+def _sqlite_engine(url: str, begin: str | None, *, inline: bool = False) -> AsyncEngine:
     options: dict[str, Any] = {"module": InlineDBAPI()} if inline else {}
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **options)
 
@@ -70,9 +72,11 @@ def _sqlite_engine(url: str, begin: str, *, inline: bool = False) -> AsyncEngine
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql(begin)
+    if begin is not None:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            connection.exec_driver_sql(begin)
 
     event.listen(engine.sync_engine, "before_cursor_execute", _refuse_nul_characters)
     return engine
@@ -84,8 +88,10 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE")
-            # Reads on the loop's thread (``sqlite_inline``): under WAL they never wait for a lock.
-            self.read_engine = _sqlite_engine(url, "BEGIN", inline=True)
+            # Reads on the loop's thread (``sqlite_inline``): under WAL they never wait for a
+            # lock. No BEGIN: each statement reads its own snapshot, as reads do on PostgreSQL
+            # (READ COMMITTED, below), and a poll saves a BEGIN and a COMMIT.
+            self.read_engine = _sqlite_engine(url, None, inline=True)
         else:
             # No pre-ping: it cost three round trips (BEGIN, a ping, ROLLBACK) on every checkout,
             # more than a tracking poll's own statement. A connection the server dropped fails

@@ -28,6 +28,7 @@ from logistics.platform import Ctx
 P = ParamSpec("P")
 T = TypeVar("T")
 M = TypeVar("M", bound=SQLModel)
+Owned = TypeVar("Owned")
 
 
 async def driver_of(ctx: Ctx, principal: Principal | None = None, *, lock: bool = False) -> Driver | None:
@@ -135,13 +136,13 @@ async def owned(
 
 def mine(
     ctx: Ctx,
-    obj: M | None,
+    obj: Owned | None,
     *,
     owner: str,
     by: str | None = None,
     what: str,
     include: Callable[[Any], bool] | None = None,
-) -> M:
+) -> Owned:
     """``obj`` if it is the caller's (or ``by``'s), else ``NOT_FOUND``: the check of
     :func:`owned`, for an object a use case read in a statement of its own."""
     mine = by if by is not None else ctx.principal.sub

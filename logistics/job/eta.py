@@ -7,12 +7,11 @@ remaining leg (``geo.estimate_eta``); a routing engine can replace it behind thi
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from logistics.config import Region, Settings
 from logistics.geo import estimate_eta
 from logistics.job.status import Trait, stage
-from logistics.models import Job
 from logistics.shapes.common import Eta
 
 
@@ -27,6 +26,19 @@ class Located(Protocol):
     def location_recorded_at(self) -> datetime | None: ...
 
 
+class Trip(Protocol):
+    """A job row, or the columns of one that a statement read."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def vehicle_type(self) -> str: ...
+    @property
+    def pickup(self) -> dict[str, Any]: ...
+    @property
+    def dropoff(self) -> dict[str, Any]: ...
+
+
 def driver_position(driver: Located | None, settings: Settings, now: datetime) -> tuple[float, float] | None:
     """The driver's last position, or None when unknown or older than the stale limit."""
     if driver is None or driver.lat is None or driver.lng is None or driver.location_recorded_at is None:
@@ -37,7 +49,7 @@ def driver_position(driver: Located | None, settings: Settings, now: datetime) -
 
 
 def job_eta(
-    job: Job, region: Region, driver: Located | None, settings: Settings, now: datetime
+    job: Trip, region: Region, driver: Located | None, settings: Settings, now: datetime
 ) -> Eta | None:
     current = stage(job.status)
     if not current.has(Trait.HAS_ETA):

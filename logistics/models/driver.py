@@ -42,6 +42,9 @@ class Driver(Row, table=True):
 
     @property
     def rating(self) -> float | None:
-        if not self.rating_count:
-            return None
-        return round(self.rating_sum / self.rating_count, 2)
+        return rating_of(self.rating_sum, self.rating_count)
+
+
+def rating_of(stars: int, ratings: int) -> float | None:
+    """The mean of a driver's ratings, to two places; None before the first."""
+    return round(stars / ratings, 2) if ratings else None

@@ -5,27 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import load_only
+from sqlalchemy import select, update
 from sqlmodel import col
 
 from logistics import ledger
 from logistics.config import VehicleType
 from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
-from logistics.job.access import customer_job, mine
-from logistics.job.eta import driver_position, job_eta
+from logistics.job.access import customer_job
 from logistics.job.events import watch_feed
 from logistics.job.lifecycle import Step, invalid_transition, must_move, record_transition, refused
 from logistics.job.status import JobStatus, Trait, is_terminal, stage
-from logistics.models import Driver, Job, JobEvent, Quote
+from logistics.models import Job, Quote
 from logistics.platform import Ctx
 from logistics.pricing import PRICED_COLUMNS, price_trip
 from logistics.resolvers import idempotency, payments
 from logistics.resolvers.pagination import keyset_page
-from logistics.resolvers.views import job_view, job_views, timeline_entry
-from logistics.shapes.common import Point, Vehicle
-from logistics.shapes.jobs import JobPage, JobView, TrackedDriver, TrackView
+from logistics.resolvers.views import job_view, job_views
+from logistics.shapes.jobs import JobPage, JobView
 from logistics.shapes.orders import CancelIn, OrderIn, OrderUpdateIn, StopUpdate
 
 
@@ -177,59 +174,6 @@ async def list_orders(
     jobs, next_cursor = await keyset_page(ctx.session, query, col(Job.id), limit=limit, cursor=cursor)
     views = await job_views(ctx.session, jobs, settings=ctx.settings, now=ctx.now(), viewer="customer")
     return JobPage(items=views, next_cursor=next_cursor)
-
-
-_TRACKED_JOB = ("customer_id", "driver_id", "status", "region_id", "vehicle_type", "pickup", "dropoff")
-_TRACKED_DRIVER = ("name", "vehicle", "rating_sum", "rating_count", "lat", "lng", "location_recorded_at")
-# A tracking poll is one statement, built once: the job, its driver and its timeline, a row per
-# step. Customers poll it many times a second, and each statement costs more to build and send
-# than SQLite or PostgreSQL take to answer it.
-_TRACK = (
-    select(Job, Driver, JobEvent)
-    .outerjoin(Driver, col(Driver.id) == col(Job.driver_id))
-    .outerjoin(JobEvent, col(JobEvent.job_id) == col(Job.id))
-    .where(col(Job.id) == bindparam("job_id"))
-    .order_by(col(JobEvent.seq))
-    # The columns tracking reads, no more: the job's and driver's repeat on every row, and each
-    # JSON column is decoded again on each.
-    .options(
-        load_only(
-            *(getattr(Job, name) for name in _TRACKED_JOB),
-            raiseload=True,
-        ),
-        load_only(*(getattr(Driver, name) for name in _TRACKED_DRIVER), raiseload=True),
-    )
-)
-
-
-async def track_order(ctx: Ctx, job_id: str) -> TrackView:
-    rows = (await ctx.session.execute(_TRACK, {"job_id": job_id})).all()
-    job = mine(ctx, rows[0][0] if rows else None, owner="customer_id", what="order")
-    driver: Driver | None = rows[0][1]
-    timeline = [timeline_entry(event) for _, _, event in rows if event is not None]
-    now = ctx.now()
-    tracked = None
-    if driver is not None:
-        point = (
-            Point(lat=driver.lat, lng=driver.lng)
-            if driver.lat is not None and driver.lng is not None
-            else None
-        )
-        tracked = TrackedDriver(
-            name=driver.name,
-            vehicle=Vehicle.model_validate(driver.vehicle),
-            rating=driver.rating,
-            point=point,
-            recorded_at=driver.location_recorded_at,
-            stale=driver_position(driver, ctx.settings, now) is None,
-        )
-    return TrackView(
-        job_id=job.id,
-        status=JobStatus(job.status),
-        eta=job_eta(job, ctx.settings.region(job.region_id), driver, ctx.settings, now),
-        driver=tracked,
-        timeline=timeline,
-    )
 
 
 async def cancel_order(ctx: Ctx, job_id: str, data: CancelIn) -> JobView:

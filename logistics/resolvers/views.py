@@ -51,16 +51,23 @@ def driver_region(settings: Settings, driver: Driver | None) -> Region:
 
 
 def timeline_entry(event: JobEvent) -> TimelineEntry:
-    point = Point(lat=event.lat, lng=event.lng) if event.lat is not None and event.lng is not None else None
+    return step_entry(
+        event.status, event.at, event.recorded_at, event.lat, event.lng, event.actor_role, event.note
+    )
+
+
+def step_entry(
+    status: str,
+    at: datetime,
+    recorded_at: datetime | None,
+    lat: float | None,
+    lng: float | None,
+    actor: str,
+    note: str | None,
+) -> TimelineEntry:
+    point = Point(lat=lat, lng=lng) if lat is not None and lng is not None else None
     return TimelineEntry.model_validate(
-        {
-            "status": event.status,
-            "at": event.at,
-            "recorded_at": event.recorded_at,
-            "point": point,
-            "actor": event.actor_role,
-            "note": event.note,
-        }
+        {"status": status, "at": at, "recorded_at": recorded_at, "point": point, "actor": actor, "note": note}
     )
 
 

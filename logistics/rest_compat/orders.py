@@ -2,7 +2,7 @@ from fastapi import APIRouter, Depends
 
 from logistics.errors import ErrorCode
 from logistics.platform import Ctx
-from logistics.resolvers import orders
+from logistics.resolvers import order_tracking, orders
 from logistics.rest_compat.base import IdempotencyKey, UnitOfWorkRoute, errors, get_ctx
 from logistics.rest_compat.conventions import LIMIT, creates
 from logistics.shapes.jobs import JobPage, JobStatus, JobView, TrackView
@@ -33,7 +33,7 @@ async def get_orders(
 @router.get("/orders/{job_id}/track", response_model=TrackView, responses=errors(ErrorCode.NOT_FOUND))
 async def track(job_id: str, ctx: Ctx = Depends(get_ctx)) -> TrackView:
     """Status, ETA, the driver's last position (with `stale`) and the timeline."""
-    return await orders.track_order(ctx, job_id)
+    return await order_tracking.track_order(ctx, job_id)
 
 
 @router.put(

@@ -4,7 +4,7 @@ from typing import cast
 
 import strawberry
 
-from logistics.resolvers import drivers, init, jobs, media, messaging, offer_log, orders
+from logistics.resolvers import drivers, init, jobs, media, messaging, offer_log, order_tracking, orders
 from logistics.schema import types as t
 from logistics.schema.context import call
 from logistics.schema.fields import Ctx, job_page_field, page_field
@@ -68,7 +68,7 @@ class Query:
     async def track_order(self, info: Ctx, job_id: strawberry.ID) -> t.OrderTracking:
         # The shape itself, not a copy: a pydantic type's fields resolve from its model's
         # attributes (its is_type_of takes the model), and tracking polls are many.
-        return cast(t.OrderTracking, await call(info, orders.track_order, str(job_id)))
+        return cast(t.OrderTracking, await call(info, order_tracking.track_order, str(job_id)))
 
     job_images = job_page_field(
         media.list_job_images, t.JobImagePage, "A job's photos, oldest first (participants only)."
