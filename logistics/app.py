@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.routing import Route, WebSocketRoute
 
 from logistics.auth import TokenVerifier
 from logistics.config import Settings
@@ -97,9 +98,13 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     handlers.install(app)
     # Routes are matched one after another, each at a cost: GraphQL and the busiest REST
     # paths (drivers' pings, customers' tracking polls) come first.
-    from logistics.schema import graphql_router
+    from logistics.schema import graphql_app
 
-    app.include_router(graphql_router(platform), prefix=GRAPHQL_PATH, include_in_schema=False)
+    graphql = graphql_app(platform)
+    app.router.routes += [
+        Route(GRAPHQL_PATH, graphql, include_in_schema=False),
+        WebSocketRoute(GRAPHQL_PATH, graphql),
+    ]
     for module in (drivers, orders, jobs, quotes, media, messaging, payments, payouts):
         app.include_router(module.router, prefix=REST_PREFIX)
     if settings.payments_sandbox:

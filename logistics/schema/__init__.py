@@ -10,17 +10,18 @@ import strawberry
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.datastructures import UploadFile
-from starlette.requests import HTTPConnection
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
 from strawberry.extensions import MaxTokensLimiter, ValidationCache
-from strawberry.fastapi import GraphQLRouter
 from strawberry.file_uploads import Upload
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.scalar import scalar
+from strawberry.types.unset import UNSET
 
 from logistics.config import Settings
 from logistics.errors import DomainError, ErrorCode
@@ -91,7 +92,10 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     )
 
 
-class LogisticsGraphQLRouter(GraphQLRouter[Any, Any]):
+class LogisticsGraphQL(GraphQL[GraphQLContext, None]):
+    """Strawberry's ASGI app, mounted at ``/graphql`` as it is: through FastAPI's router every
+    operation paid for dependency injection and route handling it does not use."""
+
     graphql_transport_ws_handler_class = AuthenticatedTransportWSHandler
 
     def parse_json(self, data: str | bytes) -> Any:
@@ -111,7 +115,18 @@ class LogisticsGraphQLRouter(GraphQLRouter[Any, Any]):
         except DomainError as exc:
             raise json.JSONDecodeError(exc.message, str(data), 0) from exc
 
-    async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
+    platform: Platform
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> GraphQLContext:
+        return GraphQLContext(
+            self.platform,
+            authorization=request.headers.get("authorization"),
+            idempotency_key=request.headers.get("idempotency-key"),
+        )
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         """As the base router, but a request it cannot even read (malformed JSON, a wrong
         content type) answers in GraphQL's JSON error shape with a code, not plain text, and
         with the code's status (a body that is not JSON is 422, as in REST)."""
@@ -129,20 +144,14 @@ class LogisticsGraphQLRouter(GraphQLRouter[Any, Any]):
             return JSONResponse(error.graphql_body(), status_code=error.status)
 
 
-def graphql_router(platform: Platform) -> GraphQLRouter[Any, Any]:
-    async def get_context(connection: HTTPConnection) -> GraphQLContext:
-        return GraphQLContext(
-            platform,
-            authorization=connection.headers.get("authorization"),
-            idempotency_key=connection.headers.get("idempotency-key"),
-        )
-
+def graphql_app(platform: Platform) -> LogisticsGraphQL:
     settings = platform.settings
-    return LogisticsGraphQLRouter(
+    app = LogisticsGraphQL(
         build_schema(settings),
-        context_getter=get_context,
         graphql_ide="graphiql",
         multipart_uploads_enabled=True,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
     )
+    app.platform = platform
+    return app
