@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import col
 
 from logistics.auth import Principal
@@ -13,7 +14,7 @@ from logistics.db import UnitOfWork
 from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode
 from logistics.job.access import driver_job, for_drivers
-from logistics.job.eta import Located, driver_position, job_eta
+from logistics.job.eta import Located, Trip, driver_position, job_eta
 from logistics.job.status import ACTIVE_STATUSES, is_active
 from logistics.models import Driver, Job, LocationPoint
 from logistics.platform import Ctx, Platform
@@ -24,7 +25,30 @@ from logistics.shapes.events import DriverLocation
 from logistics.shapes.jobs import TrackingResult
 
 
-def announce_position(ctx: Ctx, job: Job, at: Located, heading: float | None, speed: float | None) -> None:
+class MovingJob(Trip, Protocol):
+    """A job row, or the columns of one that the batch announcer read."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def region_id(self) -> str: ...
+
+
+# The columns a position's event needs, read for a whole batch of pings at once.
+_ACTIVE_JOBS_OF = select(
+    col(Job.id),
+    col(Job.driver_id),
+    col(Job.status),
+    col(Job.region_id),
+    col(Job.vehicle_type),
+    col(Job.pickup),
+    col(Job.dropoff),
+).where(col(Job.driver_id).in_(bindparam("drivers", expanding=True)), col(Job.status).in_(ACTIVE_STATUSES))
+
+
+def announce_position(
+    ctx: Ctx, job: MovingJob, at: Located, heading: float | None, speed: float | None
+) -> None:
     """Queue the driver's position on ``job``'s ``driverLocation`` stream, with the ETA from it."""
     if at.lat is None or at.lng is None or at.location_recorded_at is None:
         return
@@ -43,12 +67,8 @@ def announce_position(ctx: Ctx, job: Job, at: Located, heading: float | None, sp
 async def announce_positions(ctx: Ctx, positions: Sequence[Position]) -> None:
     """Each position of a batch of pings, on the stream of its driver's active job (if any)."""
     by_driver = {position.driver_id: position for position in positions}
-    jobs = (
-        await ctx.session.execute(
-            select(Job).where(col(Job.driver_id).in_(by_driver), col(Job.status).in_(ACTIVE_STATUSES))
-        )
-    ).scalars()
-    for job in jobs:
+    connection = await ctx.session.connection()
+    for job in await connection.execute(_ACTIVE_JOBS_OF, {"drivers": list(by_driver)}):
         position = by_driver[str(job.driver_id)]
         announce_position(ctx, job, position, position.heading_deg, position.speed_mps)
 
