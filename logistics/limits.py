@@ -102,13 +102,20 @@ class BodySizeLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        multipart = headers.get("content-type", "").startswith("multipart/")
-        limit = self.upload_limit if multipart else self.json_limit
+        content_type, declared = b"", None
+        for name, value in scope["headers"]:  # ASGI servers give the names in lower case
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                declared = value
+        limit = self.upload_limit if content_type.startswith(b"multipart/") else self.json_limit
         graphql = scope["path"].startswith(self.graphql_path)
-        declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _send_error(send, too_large_error(limit), graphql=graphql)
+        if declared is not None and declared.isdigit():
+            if int(declared) > limit:
+                await _send_error(send, too_large_error(limit), graphql=graphql)
+                return
+            # The server delivers no more than a declared length: nothing left to count.
+            await self.app(scope, receive, send)
             return
         received = 0
         started = False
