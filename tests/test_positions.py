@@ -9,6 +9,7 @@ The batch is written here by calling ``flush`` (the test clock does not move the
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ import strawberry
 from sqlalchemy import select
 from sqlmodel import col
 
+from logistics.app import LOCATION_PATH, QUIET_PINGS
 from logistics.config import Settings
 from logistics.dispatch.loop import run_once
 from logistics.models import Driver
@@ -243,3 +245,27 @@ async def test_a_restarted_process_knows_the_fresh_drivers_before_their_first_pi
     clock.advance(seconds=settings.location_stale_after_s + 1)
     assert platform.positions.forget_stale() == 1
     assert platform.positions.known_drivers == 0
+
+
+def test_the_access_log_leaves_out_successful_pings_and_keeps_everything_else() -> None:
+    def access(method: str, path: str, status: int) -> logging.LogRecord:
+        args = ("127.0.0.1:5000", method, path, "1.1", status)
+        return logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', args, None)
+
+    kept = [
+        (method, path, status)
+        for method, path, status in [
+            ("PUT", LOCATION_PATH, 204),
+            ("PUT", LOCATION_PATH, 403),
+            ("PUT", LOCATION_PATH, 422),
+            ("GET", "/client/logistics/orders/j1/track", 200),
+            ("PUT", "/client/logistics/jobs/j1/tracking", 200),
+        ]
+        if QUIET_PINGS.filter(access(method, path, status))
+    ]
+    assert kept == [
+        ("PUT", LOCATION_PATH, 403),
+        ("PUT", LOCATION_PATH, 422),
+        ("GET", "/client/logistics/orders/j1/track", 200),
+        ("PUT", "/client/logistics/jobs/j1/tracking", 200),
+    ]
