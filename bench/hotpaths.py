@@ -96,15 +96,22 @@ async def one_database(
 ) -> tuple[list[PathResult], dict[str, list[float]]]:
     print(f"{db}: seeding ...", flush=True)
     fleet = await seed(db, args.drivers, args.customers, args.pg_url, workdir)
-    async with service(fleet.url, workdir) as svc, baseline(fleet.url, workdir) as base:
+    orm_module = "bench.hotpaths_baseline_orm"
+    async with (
+        service(fleet.url, workdir) as svc,
+        baseline(fleet.url, workdir) as base,
+        baseline(fleet.url, workdir, orm_module, "ORM baseline") as orm,
+    ):
         await verify(fleet, svc, base)
-        results = await throughput(fleet, svc, base, args)
+        await verify(fleet, svc, orm)
+        results = await throughput(fleet, svc, {"baseline": base, "ORM baseline": orm}, args)
         timings: dict[str, list[float]] = {}
         if args.loop_iterations > 0:
             print(f"  {db}: core loop x {args.loop_iterations} ...", flush=True)
             timings = await core_loop(svc.base_url, args.loop_iterations)
         _errors_in_log(svc)
         _errors_in_log(base)
+        _errors_in_log(orm)
     return results, timings
 
 

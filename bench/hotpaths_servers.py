@@ -123,10 +123,12 @@ def service(url: str, workdir: Path) -> contextlib.AbstractAsyncContextManager[S
     return server("service", _uvicorn("logistics.app:create_app", port), env, workdir, port)
 
 
-def baseline(url: str, workdir: Path) -> contextlib.AbstractAsyncContextManager[Server]:
+def baseline(
+    url: str, workdir: Path, module: str = "bench.hotpaths_baseline", label: str = "baseline"
+) -> contextlib.AbstractAsyncContextManager[Server]:
     port = free_port()
-    command = _uvicorn("bench.hotpaths_baseline:create_app", port)
-    return server("baseline", command, service_env(url), workdir, port)
+    command = _uvicorn(f"{module}:create_app", port)
+    return server(label, command, service_env(url), workdir, port)
 
 
 def multi_worker(

@@ -34,6 +34,9 @@ PATHS = {
     "location": PathSpec("location", "service", "baseline", "location", "location", 1.0, 0.8),
     "track": PathSpec("track", "service", "baseline", "track", "track", 0.8),
     "graphql-track": PathSpec("graphql-track", "GraphQL", "REST", "graphql", "track", 0.8),
+    # The same two paths against the bare app on SQLAlchemy Core (``hotpaths_baseline_orm``).
+    "location-orm": PathSpec("location-orm", "service", "ORM baseline", "location", "location", 1.0, 0.8),
+    "track-orm": PathSpec("track-orm", "service", "ORM baseline", "track", "track", 0.8),
 }
 
 
@@ -78,9 +81,9 @@ def _show(label: str, result: WrkResult) -> str:
 
 
 async def throughput(
-    fleet: Fleet, service: Server, baseline: Server, args: argparse.Namespace
+    fleet: Fleet, service: Server, baselines: dict[str, Server], args: argparse.Namespace
 ) -> list[PathResult]:
-    servers = {"service": service, "baseline": baseline, "GraphQL": service, "REST": service}
+    servers = {"service": service, "GraphQL": service, "REST": service, **baselines}
     scripts_dir = scratch_dir()
     results = []
     for name in args.paths:
