@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -318,6 +319,9 @@ class PositionBuffer:
             log.exception("learning the fresh drivers failed")
         rounds_per_sweep = max(1, int(self.stale_after.total_seconds() / self.interval_s))
         rounds = 0
+        # A random phase: the workers of one host, started together, would otherwise write
+        # their batches at the same instants and make the database's busy moments coincide.
+        await asyncio.sleep(random.uniform(0, self.interval_s))  # noqa: S311  (not for secrets)
         while True:
             await asyncio.sleep(self.interval_s)
             rounds += 1
