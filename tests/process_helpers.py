@@ -22,12 +22,14 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 import logistics.models  # noqa: F401  (registers every table on the metadata)
 from logistics import cli
+from logistics.auth import mint_token
 from logistics.config import Settings
-from tests.factories import Api
+from tests.factories import MITTE, Api
 from tests.realtime_helpers import free_port
 
 # The database under test: PostgreSQL when set, else a SQLite file of each test.
@@ -186,3 +188,31 @@ async def wait_for_redis_subscriber(channel: str) -> None:
                 await asyncio.sleep(0.02)
     finally:
         await client.aclose()
+
+
+@asynccontextmanager
+async def customer_socket(server: Server, settings: Settings, sub: str) -> AsyncIterator[ClientConnection]:
+    """A ``graphql-transport-ws`` connection to ``server``, acknowledged, as ``sub``."""
+    async with connect(
+        f"ws://127.0.0.1:{server.port}/graphql",
+        subprotocols=[Subprotocol("graphql-transport-ws")],
+        open_timeout=WAIT_S,
+    ) as ws:
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"token": mint_token(settings, sub)}})
+        )
+        assert await receive(ws) == {"type": "connection_ack"}
+        yield ws
+
+
+async def subscribe(ws: ClientConnection, op_id: str, query: str, **variables: Any) -> None:
+    payload = {"query": query, "variables": variables}
+    await ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
+
+
+async def job_across(api_a: Api, api_b: Api) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(driver, order): a driver registered on A, an order placed on B, accepted on A."""
+    driver = await api_a.register_driver(at=MITTE)
+    order = await api_b.order("cust-1")
+    await api_a.ok("PUT", f"/jobs/{order['id']}/accept", driver["sub"])
+    return driver, order

@@ -11,16 +11,20 @@ processes is what this test is about.
 from __future__ import annotations
 
 import asyncio
-import json
 
-from websockets.asyncio.client import connect
-from websockets.typing import Subprotocol
-
-from logistics.auth import mint_token
 from logistics.config import Settings
 from logistics.pubsub import job_channel, location_channel
 from tests.factories import ALEXANDERPLATZ, MITTE
-from tests.process_helpers import START_S, WAIT_S, Server, receive, rest, wait_for_redis_subscriber
+from tests.process_helpers import (
+    START_S,
+    Server,
+    customer_socket,
+    job_across,
+    receive,
+    rest,
+    subscribe,
+    wait_for_redis_subscriber,
+)
 
 DRIVER_LOCATION = """
 subscription Where($jobId: ID!) {
@@ -40,29 +44,12 @@ async def test_a_position_posted_to_one_process_reaches_a_subscriber_of_the_othe
 
     async with rest(a, child_settings) as api_a, rest(b, child_settings) as api_b:
         # given a driver registered on A, an order placed on B, accepted on A
-        driver = await api_a.register_driver(at=MITTE)
-        order = await api_b.order("cust-1")
-        await api_a.ok("PUT", f"/jobs/{order['id']}/accept", driver["sub"])
+        driver, order = await job_across(api_a, api_b)
 
         # and the customer subscribed over a websocket to B
-        async with connect(
-            f"ws://127.0.0.1:{b.port}/graphql",
-            subprotocols=[Subprotocol("graphql-transport-ws")],
-            open_timeout=WAIT_S,
-        ) as ws:
-            customer_token = mint_token(child_settings, "cust-1")
-            await ws.send(json.dumps({"type": "connection_init", "payload": {"token": customer_token}}))
-            assert await receive(ws) == {"type": "connection_ack"}
-            for op_id, query in (("where", DRIVER_LOCATION), ("job", JOB_UPDATED)):
-                await ws.send(
-                    json.dumps(
-                        {
-                            "id": op_id,
-                            "type": "subscribe",
-                            "payload": {"query": query, "variables": {"jobId": order["id"]}},
-                        }
-                    )
-                )
+        async with customer_socket(b, child_settings, "cust-1") as ws:
+            await subscribe(ws, "where", DRIVER_LOCATION, jobId=order["id"])
+            await subscribe(ws, "job", JOB_UPDATED, jobId=order["id"])
             await wait_for_redis_subscriber(location_channel(order["id"]))
             await wait_for_redis_subscriber(job_channel(order["id"]))
 

@@ -9,27 +9,24 @@ flush loop on the wall clock: nothing here calls ``flush``.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import connect
-from websockets.typing import Subprotocol
-
-from logistics.auth import mint_token
 from logistics.config import Settings
 from logistics.pubsub import location_channel
 from tests.dispatch_helpers import north_of
 from tests.factories import ALEXANDERPLATZ, KREUZBERG, MITTE, Api
 from tests.process_helpers import (
     START_S,
-    WAIT_S,
     Server,
     child_env,
+    customer_socket,
+    job_across,
     receive,
     rest,
+    subscribe,
     wait_for_redis_subscriber,
 )
 
@@ -67,23 +64,10 @@ async def test_a_ping_to_one_process_is_seen_by_track_and_subscribers_of_another
     await asyncio.wait_for(asyncio.gather(a.wait_ready(), b.wait_ready()), START_S)
     async with rest(a, child_settings) as api_a, rest(b, child_settings) as api_b:
         # given a driver on an accepted job, known to A (its first ping went through A)
-        driver = await api_a.register_driver(at=MITTE)
-        order = await api_b.order("cust-1")
-        await api_a.ok("PUT", f"/jobs/{order['id']}/accept", driver["sub"])
+        driver, order = await job_across(api_a, api_b)
         # and the customer watching the driver on B
-        async with connect(
-            f"ws://127.0.0.1:{b.port}/graphql",
-            subprotocols=[Subprotocol("graphql-transport-ws")],
-            open_timeout=WAIT_S,
-        ) as ws:
-            await ws.send(
-                json.dumps(
-                    {"type": "connection_init", "payload": {"token": mint_token(child_settings, "cust-1")}}
-                )
-            )
-            assert await receive(ws) == {"type": "connection_ack"}
-            subscribe = {"query": DRIVER_LOCATION, "variables": {"jobId": order["id"]}}
-            await ws.send(json.dumps({"id": "where", "type": "subscribe", "payload": subscribe}))
+        async with customer_socket(b, child_settings, "cust-1") as ws:
+            await subscribe(ws, "where", DRIVER_LOCATION, jobId=order["id"])
             await wait_for_redis_subscriber(location_channel(order["id"]))
 
             # when the driver's app sends presence pings to A, one of them a second later

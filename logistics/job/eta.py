@@ -9,9 +9,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from sqlmodel import col
+
 from logistics.config import Region, Settings
 from logistics.geo import estimate_eta
 from logistics.job.status import Trait, stage
+from logistics.models import Job
 from logistics.shapes.common import Eta
 
 
@@ -37,6 +40,19 @@ class Trip(Protocol):
     def pickup(self) -> dict[str, Any]: ...
     @property
     def dropoff(self) -> dict[str, Any]: ...
+
+
+# The columns of a job that its ETA and its place on the map are computed from, for the hot
+# reads that select columns rather than ORM rows (tracking polls, batches of pings).
+TRIP_COLUMNS = (
+    col(Job.id),
+    col(Job.driver_id),
+    col(Job.status),
+    col(Job.region_id),
+    col(Job.vehicle_type),
+    col(Job.pickup),
+    col(Job.dropoff),
+)
 
 
 def driver_position(driver: Located | None, settings: Settings, now: datetime) -> tuple[float, float] | None:

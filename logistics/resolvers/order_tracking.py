@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select
 from sqlmodel import col
 
 from logistics.job.access import mine
-from logistics.job.eta import driver_position, job_eta
+from logistics.job.eta import TRIP_COLUMNS, driver_position, job_eta
 from logistics.job.status import JobStatus
 from logistics.models import Driver, Job, JobEvent
 from logistics.models.driver import rating_of
@@ -22,14 +22,8 @@ from logistics.shapes.jobs import TrackedDriver, TrackView
 
 _TRACK = (
     select(
-        col(Job.id),
+        *TRIP_COLUMNS,
         col(Job.customer_id),
-        col(Job.driver_id),
-        col(Job.status),
-        col(Job.region_id),
-        col(Job.vehicle_type),
-        col(Job.pickup),
-        col(Job.dropoff),
         col(Driver.name),
         col(Driver.vehicle),
         col(Driver.rating_sum),

@@ -14,7 +14,7 @@ from logistics.db import UnitOfWork
 from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode
 from logistics.job.access import driver_job, for_drivers
-from logistics.job.eta import Located, Trip, driver_position, job_eta
+from logistics.job.eta import TRIP_COLUMNS, Located, Trip, driver_position, job_eta
 from logistics.job.status import ACTIVE_STATUSES, is_active
 from logistics.models import Driver, Job, LocationPoint
 from logistics.platform import Ctx, Platform
@@ -35,15 +35,9 @@ class MovingJob(Trip, Protocol):
 
 
 # The columns a position's event needs, read for a whole batch of pings at once.
-_ACTIVE_JOBS_OF = select(
-    col(Job.id),
-    col(Job.driver_id),
-    col(Job.status),
-    col(Job.region_id),
-    col(Job.vehicle_type),
-    col(Job.pickup),
-    col(Job.dropoff),
-).where(col(Job.driver_id).in_(bindparam("drivers", expanding=True)), col(Job.status).in_(ACTIVE_STATUSES))
+_ACTIVE_JOBS_OF = select(*TRIP_COLUMNS).where(
+    col(Job.driver_id).in_(bindparam("drivers", expanding=True)), col(Job.status).in_(ACTIVE_STATUSES)
+)
 
 
 def announce_position(
