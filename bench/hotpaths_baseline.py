@@ -35,7 +35,7 @@ import itertools
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 import asyncpg
@@ -149,9 +149,21 @@ def store_for(url: str) -> SQLiteStore | PostgresStore:
     return PostgresStore(url)
 
 
+class Store(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def locate(self, sub: str, lat: float, lng: float) -> bool: ...
+    async def job(self, job_id: str) -> Any: ...
+    async def ping(self) -> None: ...
+
+
 def create_app() -> FastAPI:
+    return app_for(store_for(os.environ["LOGISTICS_DATABASE_URL"]))
+
+
+def app_for(store: Store) -> FastAPI:
+    """The bare app over ``store``: the drivers' here, SQLAlchemy's in ``hotpaths_baseline_orm``."""
     secret = os.environ["LOGISTICS_JWT_SECRET"]
-    store = store_for(os.environ["LOGISTICS_DATABASE_URL"])
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -1,7 +1,8 @@
-"""A second, gentler reference: the bare app of ``hotpaths_baseline`` with the database reached
-through SQLAlchemy Core engines, as the service reaches it, instead of the drivers directly. The
-service is measured against both: the drivers' floor says what the stack can do, this one what
-the same ORM library costs a bare app doing the same one statement.
+"""A second, gentler reference: the bare app of ``hotpaths_baseline`` (``app_for``, the same HTTP
+side) with the database reached through SQLAlchemy Core engines, as the service reaches it,
+instead of the drivers directly. The service is measured against both: the drivers' floor says
+what the stack can do, this one what the same ORM library costs a bare app doing the same one
+statement.
 
 - ``PUT /client/logistics/location``: the same HS256 check, a pydantic body, one UPDATE of the
   caller's row guarded by ``status = 'approved'`` in one committed transaction (403 if no row).
@@ -23,17 +24,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import jwt
-from fastapi import Depends, FastAPI, Header, HTTPException, Response
-from pydantic import BaseModel, Field
+from fastapi import FastAPI
 from sqlalchemy import DateTime, Float, String, column, event, select, table, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-BUSY_TIMEOUT_MS = 30_000
+from bench.hotpaths_baseline import BUSY_TIMEOUT_MS, app_for
+
 POOL_SIZE = 10
 
 drivers = table(
@@ -52,11 +51,7 @@ jobs = table(
     column("status", String),
     column("driver_id", String),
 )
-
-
-class Location(BaseModel):
-    lat: float = Field(ge=-90, le=90)
-    lng: float = Field(ge=-180, le=180)
+TRACK = select(jobs.c.customer_id, jobs.c.status, jobs.c.driver_id)
 
 
 def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
@@ -79,7 +74,9 @@ def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
     return engine
 
 
-class Store:
+class CoreStore:
+    """The statements of ``hotpaths_baseline``'s stores, through SQLAlchemy Core engines."""
+
     def __init__(self, url: str) -> None:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -89,72 +86,36 @@ class Store:
             self.writer = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
             self.reader = self.writer
         # SQLite has one writer: queue the process's writers here rather than on the busy timeout.
-        self.write_lock = asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
+        self.write_lock: Any = asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
 
-    def now(self) -> datetime:
-        # SQLite keeps naive UTC (as the service's UTCDateTime stores it).
-        now = datetime.now(UTC)
-        return now.replace(tzinfo=None) if self.is_sqlite else now
+    async def open(self) -> None:
+        return None
 
-    async def dispose(self) -> None:
+    async def close(self) -> None:
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
 
-
-def create_app() -> FastAPI:
-    secret = os.environ["LOGISTICS_JWT_SECRET"]
-    store = Store(os.environ["LOGISTICS_DATABASE_URL"])
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await store.dispose()
-
-    app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
-
-    # async: a plain def dependency runs on a worker thread, a cost neither app should pay.
-    async def caller(authorization: str | None = Header(default=None)) -> str:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer":
-            raise HTTPException(401, "expected a bearer token")
-        try:
-            claims = jwt.decode(
-                token.strip(), secret, algorithms=["HS256"], options={"require": ["exp", "iat", "sub"]}
-            )
-        except jwt.PyJWTError as exc:
-            raise HTTPException(401, "invalid token") from exc
-        return str(claims["sub"])
-
-    @app.put("/client/logistics/location", status_code=204)
-    async def put_location(body: Location, sub: str = Depends(caller)) -> Response:
-        now = store.now()
+    async def locate(self, sub: str, lat: float, lng: float) -> bool:
+        # SQLite keeps naive UTC (as the service's UTCDateTime stores it).
+        now = datetime.now(UTC)
+        now = now.replace(tzinfo=None) if self.is_sqlite else now
         statement = (
             update(drivers)
             .where(drivers.c.user_id == sub, drivers.c.status == "approved")
-            .values(lat=body.lat, lng=body.lng, location_recorded_at=now, updated_at=now)
+            .values(lat=lat, lng=lng, location_recorded_at=now, updated_at=now)
         )
-        async with store.write_lock, store.writer.begin() as conn:
-            changed = (await conn.execute(statement)).rowcount
-        if changed != 1:
-            raise HTTPException(403, "not an approved driver")
-        return Response(status_code=204)
+        async with self.write_lock, self.writer.begin() as conn:
+            return bool((await conn.execute(statement)).rowcount == 1)
 
-    @app.get("/client/logistics/orders/{job_id}/track")
-    async def track(job_id: str, sub: str = Depends(caller)) -> dict[str, Any]:
-        query = select(jobs.c.id, jobs.c.customer_id, jobs.c.status, jobs.c.driver_id).where(
-            jobs.c.id == job_id
-        )
-        async with store.reader.connect() as conn:
-            row = (await conn.execute(query)).first()
-        if row is None or row.customer_id != sub:
-            raise HTTPException(404, "no such order")
-        return {"job_id": row.id, "status": row.status, "driver_id": row.driver_id}
+    async def job(self, job_id: str) -> Any:
+        async with self.reader.connect() as conn:
+            return (await conn.execute(TRACK.where(jobs.c.id == job_id))).first()
 
-    @app.get("/readyz")
-    async def readyz() -> dict[str, str]:
-        async with store.reader.connect() as conn:
+    async def ping(self) -> None:
+        async with self.reader.connect() as conn:
             await conn.execute(text("SELECT 1"))
-        return {"status": "ok"}
 
-    return app
+
+def create_app() -> FastAPI:
+    return app_for(CoreStore(os.environ["LOGISTICS_DATABASE_URL"]))
