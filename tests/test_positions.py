@@ -27,12 +27,7 @@ from tests.conftest import Clock
 from tests.dispatch_helpers import another_platform, north_of, pending_holder
 from tests.factories import ALEXANDERPLATZ, KREUZBERG, MITTE, Api
 from tests.realtime_helpers import accepted_job, direct_subscription
-
-DRIVER_LOCATION = """
-subscription Where($jobId: ID!) {
-  driverLocation(jobId: $jobId) { jobId point { lat lng } recordedAt etaSeconds }
-}
-"""
+from tests.subscription_helpers import DRIVER_LOCATION
 
 
 async def stored(platform: Platform, driver_id: str) -> Driver:

@@ -29,12 +29,10 @@ from tests.process_helpers import (
     subscribe,
     wait_for_redis_subscriber,
 )
+from tests.subscription_helpers import DRIVER_LOCATION
 
 FLUSH_S = 0.5
 VISIBLE_WITHIN_S = 1.0
-DRIVER_LOCATION = """
-subscription Where($jobId: ID!) { driverLocation(jobId: $jobId) { jobId point { lat lng } recordedAt } }
-"""
 
 
 def stamp(moment: datetime) -> str:
