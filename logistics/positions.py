@@ -163,41 +163,27 @@ class PositionBuffer:
         self._pending: dict[str, Position] = {}
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
-        self.written = 0
-        self.coalesced = 0
 
     @property
     def enabled(self) -> bool:
         return self.interval_s > 0
 
-    def take(
-        self,
-        user_id: str,
-        *,
-        lat: float,
-        lng: float,
-        accuracy_m: float | None,
-        heading_deg: float | None,
-        speed_mps: float | None,
-        recorded_at: datetime,
-        now: datetime,
-    ) -> bool:
-        """Keep the ping for the next batch and answer True when it needs no transaction: the
-        caller is an approved driver known here whose newest position is still fresh. A ping
-        not newer than that position is already answered (ignored, as a stored one would be).
-        False sends the caller down the transactional path."""
+    def fresh_driver(self, user_id: str, now: datetime) -> str | None:
+        """The driver id of ``user_id`` when it is an approved driver known here whose newest
+        position is still fresh: its pings need no transaction. None sends the caller down the
+        transactional path."""
         known = self._known.get(user_id)
         if not self.enabled or known is None or now - known.recorded_at > self.stale_after:
-            return False
-        if recorded_at <= known.recorded_at:
-            return True
-        known.recorded_at = recorded_at
-        if known.driver_id in self._pending:
-            self.coalesced += 1
-        self._pending[known.driver_id] = Position(
-            known.driver_id, lat, lng, accuracy_m, heading_deg, speed_mps, recorded_at, now
-        )
-        return True
+            return None
+        return known.driver_id
+
+    def keep(self, user_id: str, position: Position) -> None:
+        """Keep the ping of a driver ``fresh_driver`` answered for the next batch, unless this
+        process already knows a newer position (then it is ignored, as a stored one would be)."""
+        known = self._known[user_id]
+        if position.recorded_at > known.recorded_at:
+            known.recorded_at = position.recorded_at
+            self._pending[position.driver_id] = position
 
     def remember(self, user_id: str, driver_id: str, recorded_at: datetime | None) -> None:
         """A position of an approved driver committed through a transaction."""
@@ -212,18 +198,10 @@ class PositionBuffer:
         if pending is not None and pending.recorded_at <= recorded_at:
             del self._pending[driver_id]
 
-    def forget(self, user_id: str) -> None:
-        """The user's driver profile is no longer the one remembered (registered anew)."""
-        known = self._known.pop(user_id, None)
-        if known is not None:
-            self._pending.pop(known.driver_id, None)
-
     def forget_all(self) -> None:
+        """Every driver and ping this process holds (the rows behind them are gone)."""
         self._known.clear()
         self._pending.clear()
-
-    def pending(self, driver_id: str) -> Position | None:
-        return self._pending.get(driver_id)
 
     def catch_up(self, driver: Driver) -> bool:
         """Move a driver row just loaded (and locked) to the newest ping this process holds for
@@ -249,7 +227,6 @@ class PositionBuffer:
             changed = 0
             for start in range(0, len(batch), FLUSH_CHUNK):
                 changed += await self._write(batch[start : start + FLUSH_CHUNK])
-            self.written += changed
             return changed
 
     async def _write(self, batch: list[Position]) -> int:

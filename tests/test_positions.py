@@ -22,6 +22,7 @@ from logistics.config import Settings
 from logistics.dispatch.loop import run_once
 from logistics.models import Driver
 from logistics.platform import Platform
+from logistics.positions import Position
 from logistics.pubsub import location_channel
 from tests.conftest import Clock
 from tests.dispatch_helpers import another_platform, north_of, pending_holder
@@ -223,17 +224,13 @@ async def test_a_restarted_process_knows_the_fresh_drivers_before_their_first_pi
         assert await restarted.positions.warm() == 1
         # then the driver's first ping to it needs no transaction
         clock.advance(seconds=4)
-        point = {"lat": KREUZBERG["lat"], "lng": KREUZBERG["lng"]}
-        taken = restarted.positions.take(
-            "drv-1",
-            **point,
-            accuracy_m=None,
-            heading_deg=None,
-            speed_mps=None,
-            recorded_at=clock.now,
-            now=clock.now,
+        driver_id = restarted.positions.fresh_driver("drv-1", clock.now)
+        assert driver_id == driver["id"]
+        arrived = Position(
+            driver_id, KREUZBERG["lat"], KREUZBERG["lng"], None, None, None, clock.now, clock.now
         )
-        assert taken and restarted.positions.backlog == 1
+        restarted.positions.keep("drv-1", arrived)
+        assert restarted.positions.backlog == 1
         await restarted.positions.flush()
     assert (await stored(platform, driver["id"])).lat == KREUZBERG["lat"]
     # and once its position goes stale it is forgotten: the next ping is decided at once

@@ -79,12 +79,8 @@ def announce_flushed(platform: Platform) -> FlushHook:
 
 async def announce_driver(ctx: Ctx, driver: Driver) -> None:
     """A ping written through a transaction, on the stream of the driver's active job."""
-    jobs = (
-        await ctx.session.execute(
-            select(Job).where(col(Job.driver_id) == driver.id, col(Job.status).in_(ACTIVE_STATUSES))
-        )
-    ).scalars()
-    for job in jobs:
+    connection = await ctx.session.connection()
+    for job in await connection.execute(_ACTIVE_JOBS_OF, {"drivers": [driver.id]}):
         announce_position(ctx, job, driver, driver.heading_deg, driver.speed_mps)
 
 
@@ -123,19 +119,12 @@ async def update_location(ctx: Ctx, report: LocationReport) -> None:
     the buffer that writes positions in batches (``logistics.positions``), without a
     transaction; any other ping is decided in one (who the caller is, whether the position
     brings the driver back to dispatch)."""
-    now = ctx.now()
-    buffered = ctx.platform.positions.take(
-        ctx.principal.sub,
-        lat=report.lat,
-        lng=report.lng,
-        accuracy_m=report.accuracy_m,
-        heading_deg=report.heading_deg,
-        speed_mps=report.speed_mps,
-        recorded_at=report.recorded_at or now,
-        now=now,
-    )
-    if not buffered:
+    now, positions = ctx.now(), ctx.platform.positions
+    driver_id = positions.fresh_driver(ctx.principal.sub, now)
+    if driver_id is None:
         await _update_location_now(ctx, report)
+    else:
+        positions.keep(ctx.principal.sub, position_of(driver_id, report, now))
 
 
 @for_drivers(lock=True)
