@@ -117,9 +117,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     handlers.install(app)
     # Routes are matched one after another, each at a cost: GraphQL and the busiest REST
     # paths (drivers' pings, customers' tracking polls) come first.
-    from logistics.schema import graphql_app
+    from logistics.schema import LogisticsGraphQL
 
-    graphql = graphql_app(platform)
+    graphql = LogisticsGraphQL(platform)
     app.router.routes += [
         Route(GRAPHQL_PATH, graphql, include_in_schema=False),
         WebSocketRoute(GRAPHQL_PATH, graphql),

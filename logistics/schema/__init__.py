@@ -115,7 +115,15 @@ class LogisticsGraphQL(GraphQL[GraphQLContext, None]):
         except DomainError as exc:
             raise json.JSONDecodeError(exc.message, str(data), 0) from exc
 
-    platform: Platform
+    def __init__(self, platform: Platform) -> None:
+        super().__init__(
+            build_schema(platform.settings),
+            graphql_ide="graphiql",
+            multipart_uploads_enabled=True,
+            subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+            max_subscriptions_per_connection=platform.settings.ws_max_subscriptions_per_connection,
+        )
+        self.platform = platform
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -142,16 +150,3 @@ class LogisticsGraphQL(GraphQL[GraphQLContext, None]):
             )
             error = DomainError(code, exc.reason)
             return JSONResponse(error.graphql_body(), status_code=error.status)
-
-
-def graphql_app(platform: Platform) -> LogisticsGraphQL:
-    settings = platform.settings
-    app = LogisticsGraphQL(
-        build_schema(settings),
-        graphql_ide="graphiql",
-        multipart_uploads_enabled=True,
-        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
-        max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
-    )
-    app.platform = platform
-    return app
