@@ -16,8 +16,8 @@ from logistics.job.status import JobStatus
 from logistics.models import Driver, Job, JobEvent
 from logistics.models.driver import rating_of
 from logistics.platform import Ctx
-from logistics.resolvers.views import step_entry
-from logistics.shapes.common import Point, Vehicle
+from logistics.resolvers.views import point_of, step_entry
+from logistics.shapes.common import Vehicle
 from logistics.shapes.jobs import TrackedDriver, TrackView
 
 _TRACK = (
@@ -59,9 +59,7 @@ async def track_order(ctx: Ctx, job_id: str) -> TrackView:
             name=driver.name,
             vehicle=Vehicle.model_validate(driver.vehicle),
             rating=rating_of(driver.rating_sum, driver.rating_count),
-            point=Point(lat=driver.lat, lng=driver.lng)
-            if driver.lat is not None and driver.lng is not None
-            else None,
+            point=point_of(driver.lat, driver.lng),
             recorded_at=driver.location_recorded_at,
             stale=driver_position(driver, ctx.settings, now) is None,
         )

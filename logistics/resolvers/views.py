@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -65,32 +65,33 @@ def step_entry(
     actor: str,
     note: str | None,
 ) -> TimelineEntry:
-    point = Point(lat=lat, lng=lng) if lat is not None and lng is not None else None
     return TimelineEntry.model_validate(
-        {"status": status, "at": at, "recorded_at": recorded_at, "point": point, "actor": actor, "note": note}
+        {
+            "status": status,
+            "at": at,
+            "recorded_at": recorded_at,
+            "point": point_of(lat, lng),
+            "actor": actor,
+            "note": note,
+        }
     )
 
 
-_ONE_TIMELINE = (
-    select(JobEvent).where(col(JobEvent.job_id) == bindparam("job_id")).order_by(col(JobEvent.seq))
-)
+def point_of(lat: float | None, lng: float | None) -> Point | None:
+    """A stored position as the API shows it, or None where none was recorded."""
+    return Point(lat=lat, lng=lng) if lat is not None and lng is not None else None
 
 
 async def timelines(session: AsyncSession, job_ids: list[str]) -> dict[str, list[TimelineEntry]]:
     by_job: dict[str, list[TimelineEntry]] = defaultdict(list)
     if not job_ids:
         return by_job
-    if len(job_ids) == 1:
-        # One job's timeline on every tracking poll: a statement built once.
-        result = await session.execute(_ONE_TIMELINE, {"job_id": job_ids[0]})
-    else:
-        query = (
-            select(JobEvent)
-            .where(col(JobEvent.job_id).in_(job_ids))
-            .order_by(col(JobEvent.job_id), col(JobEvent.seq))
-        )
-        result = await session.execute(query)
-    for event in result.scalars():
+    query = (
+        select(JobEvent)
+        .where(col(JobEvent.job_id).in_(job_ids))
+        .order_by(col(JobEvent.job_id), col(JobEvent.seq))
+    )
+    for event in (await session.execute(query)).scalars():
         by_job[event.job_id].append(timeline_entry(event))
     return by_job
 
