@@ -132,15 +132,71 @@ def _redis_backend(url: str) -> BroadcastBackend:
     return ReadyAfterSubscribeRedisBackend(url)
 
 
+# asyncpg reports a connection the server ended or whose socket closed, but not a peer that
+# went silent (a dead host, a dropped route): that one is found by a query left unanswered
+# this long, asked this often.
+POSTGRES_PROBE_S = 10.0
+
+
 def _postgres_backend(url: str) -> BroadcastBackend:
     from broadcaster._backends.postgres import PostgresBackend
 
     class SerialisedPostgresBackend(PostgresBackend):
-        """One asyncpg connection serves every call: concurrent publishes must take turns."""
+        """One asyncpg connection serves every call: concurrent publishes must take turns.
+        Losing it ends ``next_published`` with ``ConnectionError``, as on Redis."""
 
         def __init__(self, url: str) -> None:
             super().__init__(url)
             self._lock = asyncio.Lock()
+            self._terminated = asyncio.Event()
+            self._watcher: asyncio.Task[str] | None = None
+
+        async def connect(self) -> None:
+            await super().connect()
+            self._conn.add_termination_listener(lambda _conn: self._terminated.set())
+            self._watcher = asyncio.create_task(self._watch())
+
+        async def _watch(self) -> str:
+            """Returns, with the reason, once the connection is lost."""
+            while True:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._terminated.wait(), POSTGRES_PROBE_S)
+                if self._terminated.is_set():
+                    return "the PostgreSQL connection was closed"
+                try:
+                    # The lock counts towards the limit: a publish stuck on a silent peer
+                    # holds it, and is released (with an error) by the terminate below.
+                    async with asyncio.timeout(POSTGRES_PROBE_S), self._lock:
+                        await self._conn.execute("SELECT 1")
+                except Exception as exc:
+                    self._conn.terminate()
+                    return f"the PostgreSQL connection stopped answering: {exc!r}"
+
+        async def disconnect(self) -> None:
+            # Stop watching first: this close is no loss to report. Bounded, because closing
+            # waits for an answer that a silent peer never sends.
+            watcher, self._watcher = self._watcher, None
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.wait({watcher})
+            await self._conn.close(timeout=POSTGRES_PROBE_S)
+
+        async def next_published(self) -> Event:
+            # Notifications that arrived before a loss are still delivered, then the loss is.
+            if not self._listen_queue.empty():
+                return self._listen_queue.get_nowait()
+            getter = asyncio.ensure_future(self._listen_queue.get())
+            watcher = self._watcher
+            assert watcher is not None
+            try:
+                done, _ = await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not getter.done():
+                    getter.cancel()
+            if getter in done:
+                return getter.result()
+            reason = watcher.result() if not watcher.cancelled() else "the broker was disconnected"
+            raise ConnectionError(reason)
 
         async def publish(self, channel: str, message: str) -> None:
             async with self._lock:
@@ -177,10 +233,11 @@ class Subscription:
         self.buffer: deque[dict[str, Any]] = deque()
         self.maxsize = 1 if latest_only else maxsize
         self.closed_reason: str | None = None
+        self.ended = False
         self._wakeup = asyncio.Event()
 
     def offer(self, event: dict[str, Any]) -> None:
-        if self.closed_reason is not None:
+        if self.closed_reason is not None or self.ended:
             return
         if self.latest_only:
             self.buffer.clear()
@@ -196,20 +253,27 @@ class Subscription:
             self.buffer.clear()
             self._wakeup.set()
 
+    def end(self) -> None:
+        """Take nothing more; the events already buffered are still read, then iteration stops
+        (a job's stream ends after its last event)."""
+        self.ended = True
+        self._wakeup.set()
+
     async def get(self) -> dict[str, Any]:
         while not self.buffer:
             if self.closed_reason is not None:
                 raise SubscriptionClosed(self.closed_reason)
+            if self.ended:
+                raise StopAsyncIteration
             self._wakeup.clear()
             await self._wakeup.wait()
         return self.buffer.popleft()
 
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        return self._iterate()
+    def __aiter__(self) -> Subscription:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
-        while True:
-            yield await self.get()
+    async def __anext__(self) -> dict[str, Any]:
+        return await self.get()
 
 
 class PubSub:
