@@ -98,7 +98,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
                     await gateway.aclose()
             await loop.stop()
             await platform.positions.stop()
+            # Subscribers hear that the stream ended; then the hub's channels wind down.
             await platform.pubsub.disconnect()
+            await platform.hub.close()
             await platform.db.dispose()
 
     app = FastAPI(

@@ -25,6 +25,9 @@ class Principal:
     phone: str | None = None
     email: str | None = None
     roles: frozenset[str] = field(default_factory=frozenset)
+    # When the token stops being accepted (its exp plus the leeway), in epoch seconds: a live
+    # subscription ends then.
+    expires_at: float | None = field(default=None, compare=False)
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
@@ -127,6 +130,9 @@ class TokenVerifier:
             roles=frozenset(r for r in roles if isinstance(r, str))
             if isinstance(roles, list)
             else frozenset(),
+            expires_at=float(exp) + self.settings.jwt_leeway_s
+            if isinstance(exp := claims.get("exp"), int | float)
+            else None,
         )
 
 

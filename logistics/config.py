@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     ws_max_connections_per_user: int = 5
     ws_max_subscriptions_per_connection: int = 20
     subscriber_buffer: int = 100
+    # Frames a websocket may have waiting (positions keep only their newest and do not count);
+    # one more closes it with 4008 and the client reconnects.
+    ws_outbox_limit: int = Field(default=256, ge=1)
 
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 30

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from logistics.auth import Principal, TokenVerifier
 from logistics.config import Settings
 from logistics.db import Database, Transaction, UnitOfWork
+from logistics.live.hub import Hub
 from logistics.models.base import utcnow
 from logistics.payments.gateway import ManualPayouts, PaymentGateway, PayoutGateway
 from logistics.positions import PositionBuffer
@@ -35,10 +36,12 @@ class Platform:
     payouts: PayoutGateway = field(default_factory=ManualPayouts)
     rate_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
     positions: PositionBuffer = field(init=False)
+    hub: Hub = field(init=False)
     # Tests and the dispatch loop replace the clock; nothing reads the wall clock directly.
     clock: Callable[[], datetime] = field(default=utcnow)
 
     def __post_init__(self) -> None:
+        self.hub = Hub(self.pubsub)
         self.positions = PositionBuffer(
             self.db,
             interval_s=self.settings.location_flush_s,

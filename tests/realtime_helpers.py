@@ -214,6 +214,13 @@ class Live:
             assert time.monotonic() < deadline, f"nobody subscribed to {channel} within {timeout}s"
             time.sleep(0.005)
 
+    def wait_members(self, count: int, timeout: float = WAIT_S) -> None:
+        """Block until the server's live hub holds ``count`` subscribers."""
+        deadline = time.monotonic() + timeout
+        while self.platform.hub.members != count:
+            assert time.monotonic() < deadline, f"{self.platform.hub.members} subscribers, not {count}"
+            time.sleep(0.005)
+
     @contextmanager
     def ws(self, *, init: dict[str, Any] | None = None, sub: str | None = None) -> Iterator[WsSession]:
         """A graphql-transport-ws session; with ``sub``, initialised with that user's token."""

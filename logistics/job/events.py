@@ -19,8 +19,8 @@ from logistics.job.eta import job_eta
 from logistics.job.status import JobStatus
 from logistics.models import Driver, Job
 from logistics.platform import Ctx
-from logistics.pubsub import FEED_CHANNEL, job_channel
-from logistics.shapes.events import FeedChange, JobUpdate
+from logistics.pubsub import FEED_CHANNEL, SharedEvent, job_channel
+from logistics.shapes.events import FeedChange, FeedChangeKind, JobUpdate
 
 _WATCHED = "feed.watched"
 
@@ -64,27 +64,41 @@ def _publish_feed(ctx: Ctx, job: Job, before: dict[str, object] | None, after: d
     )
 
 
-def feed_change_for(
+def _facts_of(event: dict[str, Any]) -> tuple[feed.JobFacts | None, feed.JobFacts | None]:
+    def parse() -> tuple[feed.JobFacts | None, feed.JobFacts | None]:
+        before, after = event.get("before"), event.get("after")
+        return (
+            feed.JobFacts.from_event(before) if before is not None else None,
+            feed.JobFacts.from_event(after) if after is not None else None,
+        )
+
+    # Parsed once per event, however many drivers ask.
+    return event.once("facts", parse) if isinstance(event, SharedEvent) else parse()
+
+
+def feed_change_kind(
     event: dict[str, Any], driver: feed.DriverFacts, *, lat: float, lng: float, radius_m: int
-) -> FeedChange | None:
-    """The feed change as this driver, watching around (lat, lng), sees it; None when the
-    job's place in its feed did not change."""
-
-    def visible(data: dict[str, Any] | None) -> feed.JobFacts | None:
-        if data is None:
-            return None
-        facts = feed.JobFacts.from_event(data)
-        return facts if feed.feed_block(driver, facts, lat, lng, radius_m) is None else None
-
-    was, now = visible(event.get("before")), visible(event.get("after"))
-    if (was is None) == (now is None):
+) -> FeedChangeKind | None:
+    """Whether the job entered or left the feed of this driver, watching around (lat, lng);
+    None when its place in that feed did not change."""
+    before, after = _facts_of(event)
+    was = before is not None and feed.feed_block(driver, before, lat, lng, radius_m) is None
+    now = after is not None and feed.feed_block(driver, after, lat, lng, radius_m) is None
+    if was == now:
         return None
-    shown = now or was
+    return FeedChangeKind.ENTERED if now else FeedChangeKind.LEFT
+
+
+def feed_change(event: dict[str, Any], kind: FeedChangeKind, *, lat: float, lng: float) -> FeedChange:
+    """The change as everyone watching around (lat, lng) who heard ``kind`` sees it: it reads
+    the job and the watched point, nothing of the driver."""
+    before, after = _facts_of(event)
+    shown = after if kind == FeedChangeKind.ENTERED else before
     assert shown is not None
     return FeedChange.model_validate(
         {
             "job_id": shown.id,
-            "change": "entered" if now is not None else "left",
+            "change": kind,
             "pickup": {"lat": shown.lat, "lng": shown.lng},
             "distance_m": round(haversine_m(lat, lng, shown.lat, shown.lng)),
             "vehicle_type": shown.vehicle_type,

@@ -17,9 +17,19 @@ from strawberry.types import Info
 
 from logistics.auth import Principal
 from logistics.db import Transaction
+from logistics.errors import DomainError
+from logistics.live.hub import Watch
+from logistics.live.members import InboxMember, Recheck
 from logistics.platform import Ctx, Platform
 
 T = TypeVar("T")
+Authorize = Callable[[Ctx], Awaitable[Watch]]
+
+
+@asynccontextmanager
+async def read_ctx(platform: Platform, principal: Principal) -> AsyncIterator[Ctx]:
+    async with platform.db.unit_of_work(write=False) as uow:
+        yield Ctx(uow=uow, principal=principal, platform=platform)
 
 
 class GraphQLContext(BaseContext):
@@ -38,13 +48,42 @@ class GraphQLContext(BaseContext):
     def principal(self) -> Principal:
         return self.platform.verifier.principal(self.authorization)
 
-    @asynccontextmanager
-    async def short_ctx(self) -> AsyncIterator[Ctx]:
-        """A read-only unit of work of its own, for a subscription's authorization check: a
-        long-lived subscription must not hold a connection while it waits for events."""
+    async def authorized_watch(self, authorize: Authorize) -> tuple[Watch, Principal, Recheck]:
+        """Authorize a subscription: its watch, the caller, and how to ask again later."""
         principal = self.principal()
-        async with self.platform.db.unit_of_work(write=False) as uow:
-            yield Ctx(uow=uow, principal=principal, platform=self.platform)
+        async with read_ctx(self.platform, principal) as ctx:
+            watch = await authorize(ctx)
+        platform = self.platform
+
+        async def recheck() -> bool:
+            try:
+                async with read_ctx(platform, principal) as ctx:
+                    await authorize(ctx)
+            except DomainError:
+                return False
+            return True
+
+        return watch, principal, recheck
+
+    async def watch(self, authorize: Authorize) -> AsyncIterator[Any]:
+        """The views of an authorized subscription, read here and executed per subscriber (over
+        HTTP, or a direct ``schema.subscribe``). Websocket operations share their execution:
+        see :class:`logistics.schema.websocket.OperationContext`."""
+        watch, principal, recheck = await self.authorized_watch(authorize)
+        member = InboxMember(
+            watch,
+            sub=principal.sub,
+            expires_at=principal.expires_at,
+            recheck=recheck,
+            maxsize=self.platform.settings.subscriber_buffer,
+        )
+        hub = self.platform.hub
+        await hub.join(member)
+        try:
+            async for view in member.views():
+                yield view
+        finally:
+            hub.leave(member)
 
     async def resolver_ctx(self) -> Ctx:
         if self._ctx is None:

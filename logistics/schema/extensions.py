@@ -125,7 +125,7 @@ def _variable_fields(message: str) -> dict[str, Any] | None:
     return {"fields": {match["name"] + path: match["reason"]}}
 
 
-_parse_once = functools.lru_cache(maxsize=512)(parse)
+parse_once = functools.lru_cache(maxsize=512)(parse)
 
 
 class ParseOnce(SchemaExtension):
@@ -138,7 +138,7 @@ class ParseOnce(SchemaExtension):
         context = self.execution_context
         if context.graphql_document is None and context.query:
             with suppress(GraphQLError):
-                context.graphql_document = _parse_once(context.query, **context.parse_options)
+                context.graphql_document = parse_once(context.query, **context.parse_options)
         yield
 
 

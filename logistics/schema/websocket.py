@@ -1,7 +1,16 @@
-"""graphql-transport-ws: the token comes in ``connection_init``; limits per connection and user.
+"""graphql-transport-ws: the token comes in ``connection_init``; limits per connection and user;
+every operation on its own; subscriptions served by the live hub.
 
-A connection without a valid token is closed with 4401. A user may hold a bounded number of
-connections per process; one more is closed with 4429.
+- A connection without a valid token is closed with 4401, and one over the user's number of
+  connections per process with 4429, each with a reason.
+- Each query or mutation sent over the socket gets its own context and unit of work, as an
+  HTTP request does: one operation's failure never rolls back another's work.
+- A subscription is authorized and validated through the schema as any operation is, then
+  joins the hub (:mod:`logistics.live.hub`): its events are executed and encoded once per group
+  of identical subscriptions and reach this socket as prebuilt frames.
+- Everything the server sends goes through the socket's outbox (:mod:`logistics.live.outbox`),
+  drained by its own task: no fan-out waits on this socket, and a client that falls too far
+  behind is closed with 4008.
 """
 
 from __future__ import annotations
@@ -9,19 +18,27 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSchema
+from strawberry.schema import Schema
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
+    _OperationStreamClosed,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
+    Message,
     SubscribeMessage,
 )
 from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.utils.aio import aclosing
 
 from logistics.errors import DomainError, ErrorCode
+from logistics.live.members import SocketMember
+from logistics.live.outbox import Outbox
+from logistics.schema.context import Authorize, GraphQLContext
 from logistics.schema.extensions import render_error
+from logistics.schema.live import render_key, renderer
 
 # Open connections per user, in this process.
 _connections: Counter[str] = Counter()
@@ -35,8 +52,74 @@ def authorization_from(payload: dict[str, Any]) -> str | None:
     return f"Bearer {token}" if isinstance(token, str) else None
 
 
+class OperationContext(GraphQLContext):
+    """One operation of a socket: its own unit of work, and for a subscription, a seat in the hub."""
+
+    def __init__(self, handler: AuthenticatedTransportWSHandler, operation: Operation[Any, Any]) -> None:
+        connection = handler.context
+        super().__init__(connection.platform, connection.authorization, idempotency_key=None)
+        self.connection_params = connection.connection_params
+        self.handler = handler
+        self.operation = operation
+        self.joined = False
+
+    async def watch(self, authorize: Authorize) -> Any:
+        watch, principal, recheck = await self.authorized_watch(authorize)
+        handler, operation = self.handler, self.operation
+        member = SocketMember(
+            watch,
+            sub=principal.sub,
+            expires_at=principal.expires_at,
+            recheck=recheck,
+            op_id=operation.id,
+            outbox=handler.outbox,
+            done=handler.operation_done,
+        )
+        handler.members[operation.id] = member
+        self.joined = True
+        query, variables, name = operation.query, operation.variables, operation.operation_name
+        try:
+            await self.platform.hub.join(
+                member,
+                render_key=render_key(query, variables, name),
+                render=renderer(handler.graphql_schema, query, variables, name),
+            )
+        except BaseException:
+            handler.members.pop(operation.id, None)
+            self.joined = False
+            raise
+        # The hub sends this operation's events from now on; the resolver has nothing to yield.
+        return
+        yield
+
+
 class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     user: str | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        settings = self.context.platform.settings
+        self.outbox = Outbox(self._send_text, self.websocket.close, limit=settings.ws_outbox_limit)
+        self.members: dict[str, SocketMember] = {}
+
+    async def _send_text(self, text: str) -> None:
+        # Starlette's socket, past strawberry's adapter: the frame is already encoded.
+        await self.websocket.ws.send({"type": "websocket.send", "text": text})  # type: ignore[attr-defined]
+
+    async def send_message(self, message: Message) -> None:
+        encoded = self.view.encode_json(message)
+        self.outbox.put(encoded if isinstance(encoded, str) else encoded.decode())
+
+    @property
+    def graphql_schema(self) -> GraphQLSchema:
+        schema = self.schema
+        assert isinstance(schema, Schema)
+        return schema._schema
+
+    def operation_done(self, operation_id: str) -> None:
+        """The hub ended or failed a subscription: its id is free again."""
+        self.members.pop(operation_id, None)
+        self.operations.pop(operation_id, None)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         payload = message.get("payload") or {}
@@ -45,31 +128,30 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             context.authorization = authorization_from(payload) or context.authorization
             try:
                 principal = context.principal()
-            except DomainError:
-                if self.connection_init_timeout_task:
-                    self.connection_init_timeout_task.cancel()
-                await self.websocket.close(code=4401, reason="Unauthorized")
+            except DomainError as refused:
+                await self._refuse(4401, f"Unauthorized: {refused.message}")
                 return
             limit = context.platform.settings.ws_max_connections_per_user
             if _connections[principal.sub] >= limit:
-                if self.connection_init_timeout_task:
-                    self.connection_init_timeout_task.cancel()
-                await self.websocket.close(code=4429, reason="Too many connections")
+                await self._refuse(4429, f"Too many connections: at most {limit} per user")
                 return
             _connections[principal.sub] += 1
             self.user = principal.sub
         await super().handle_connection_init(message)
 
+    async def _refuse(self, code: int, reason: str) -> None:
+        if self.connection_init_timeout_task:
+            self.connection_init_timeout_task.cancel()
+        await self.websocket.close(code=code, reason=reason)
+
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if not self.connection_acknowledged:
+            await self.websocket.close(code=4401, reason="Unauthorized: send connection_init first")
+            return
         # Strawberry refuses one subscription too many with an error that has no code; give
         # it one, like every other error of the API.
         limit = self.max_subscriptions_per_connection
-        if (
-            self.connection_acknowledged
-            and limit is not None
-            and message["id"] not in self.operations
-            and len(self.operations) >= limit
-        ):
+        if limit is not None and message["id"] not in self.operations and len(self.operations) >= limit:
             error = GraphQLError(
                 f"at most {limit} subscriptions per connection",
                 extensions={"code": ErrorCode.RATE_LIMITED.value},
@@ -77,6 +159,33 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
             return
         await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Operation[Any, Any]) -> None:
+        """As the base class, with a context of the operation's own."""
+        context = OperationContext(self, operation)
+        try:
+            result_source = await self.schema.stream(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=context,
+                root_value=self.root_value,
+                operation_name=operation.operation_name,
+            )
+            async with aclosing(result_source):
+                await self._send_result_stream(operation, result_source)
+            if not context.joined:
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except _OperationStreamClosed:
+            return
+        except Exception as error:
+            await self.handle_task_exception(error)
+            if operation.id not in self.members:
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)
+        finally:
+            # A result stream closed after its first (failed) result never resumes the
+            # extension that ends the unit of work: end it here, or it holds the write lock.
+            await context.finish(commit=False)
 
     async def _send_result_stream(self, operation: Operation[Any, Any], result_source: Any) -> None:
         """As the base class, plus: errors carry ``extensions.code`` like every other answer,
@@ -99,10 +208,22 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             await operation.send_next(result)
             first = False
 
+    async def cleanup_operation(self, operation_id: str) -> None:
+        member = self.members.pop(operation_id, None)
+        if member is not None:
+            self.context.platform.hub.leave(member)
+            self.outbox.forget(operation_id)
+        await super().cleanup_operation(operation_id)
+
     async def shutdown(self) -> None:
         try:
             await super().shutdown()
         finally:
+            hub = self.context.platform.hub
+            for member in self.members.values():
+                hub.leave(member)
+            self.members.clear()
+            await self.outbox.close()
             if self.user is not None:
                 _connections[self.user] -= 1
                 if _connections[self.user] <= 0:
