@@ -1,5 +1,10 @@
 """The subscribers: client processes, each holding its share of the ``driverLocation``
-subscriptions and recording when every tracking point arrives."""
+subscriptions and recording when every tracking point arrives, and in which order.
+
+Subscriber ``g`` (numbered over all processes) watches job ``g % len(jobs)``, so a process's
+share spreads evenly over the jobs. Every arrival of a measured point whose key is below one
+the subscriber already has counts as out of order; a point posted (its key is in the send
+times) that never arrived counts as missing."""
 
 from __future__ import annotations
 
@@ -7,10 +12,11 @@ import asyncio
 import contextlib
 import json
 import multiprocessing as mp
+import os
 import signal
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
@@ -44,11 +50,14 @@ def key_of(lat: float) -> int:
 # message per socket per point) is work of the same order as the server's, so it cannot share
 # the orchestrator's event loop: a point fanned out to 1,000 sockets would be read one socket
 # after another by that one loop, the last timestamp would include the 999 reads before it, and
-# the loop that posts the driver's points on schedule would stall. Two client processes (the
-# default above 200 subscribers; ``--client-procs``) each read half the sockets, so a burst is
-# drained in parallel whenever a core is free; more processes than cores buy nothing. Each client
-# process measures its own event-loop lag and the table shows the clients' CPU, so a saturated
-# client shows up instead of silently inflating the latencies.
+# the loop that posts the driver's points on schedule would stall. Pinned (single-job runs), the
+# client processes share core 1 while the server has core 0 to itself, so their work never
+# competes with the server's; two of them (the default above 200 subscribers; ``--client-procs``)
+# take turns on that core, so neither half of a burst waits for the whole of the other. Unpinned
+# (``--spread``), they drain bursts in parallel wherever a core is free, and 10,000 sockets are
+# split over more of them to bound each one's memory and descriptors. Each client process
+# measures its own event-loop lag and the table shows the clients' CPU, so a saturated client
+# shows up instead of silently inflating the latencies.
 
 
 @dataclass
@@ -72,16 +81,25 @@ class Counters:
 
 @dataclass(frozen=True)
 class WorkerSpec:
+    """``count`` subscribers from number ``first`` on; ``jobs`` holds (job id, customer token)."""
+
     ws_url: str
-    token: str
-    job_id: str
+    jobs: list[tuple[str, str]]
+    first: int
     count: int
     last_key: int
+    core: int | None = None
+
+
+# A measured point's send time, by (job index, key).
+SendTimes = dict[tuple[int, int], float]
 
 
 def worker_entry(conn: Connection, spec: WorkerSpec, counters: Counters) -> None:
     """A client process: ``spec.count`` subscribers until told to stop, then its measurements."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the orchestrator decides when to stop
+    if spec.core is not None:
+        os.sched_setaffinity(0, {spec.core})
     loop_factory = None
     with contextlib.suppress(ImportError):
         import uvloop
@@ -96,6 +114,8 @@ async def _worker(conn: Connection, spec: WorkerSpec, counters: Counters) -> Non
     from websockets.typing import Subprotocol
 
     arrivals: list[dict[int, float]] = [{} for _ in range(spec.count)]
+    job_of = [(spec.first + i) % len(spec.jobs) for i in range(spec.count)]
+    late_order = [0] * spec.count
     duplicates = 0
     errors: list[str] = []
     sockets: list[ClientConnection] = []
@@ -103,26 +123,28 @@ async def _worker(conn: Connection, spec: WorkerSpec, counters: Counters) -> Non
     lags: list[float] = []
     resubscribed = 0
 
-    def subscribe(operation: int) -> str:
-        payload = {"query": SUBSCRIPTION, "variables": {"jobId": spec.job_id}}
+    def subscribe(job_id: str, operation: int) -> str:
+        payload = {"query": SUBSCRIPTION, "variables": {"jobId": job_id}}
         return json.dumps({"type": "subscribe", "id": str(operation), "payload": payload})
 
     async def subscriber(index: int) -> None:
         nonlocal duplicates, resubscribed
         seen = arrivals[index]
+        job_id, token = spec.jobs[job_of[index]]
         warm = done = False
         operation = 1
+        highest = -1
         try:
             async with gate:
                 ws = await connect(
                     spec.ws_url, subprotocols=[Subprotocol("graphql-transport-ws")], open_timeout=60
                 )
                 sockets.append(ws)
-                await ws.send(json.dumps({"type": "connection_init", "payload": {"token": spec.token}}))
+                await ws.send(json.dumps({"type": "connection_init", "payload": {"token": token}}))
                 ack = json.loads(await ws.recv())
                 if ack.get("type") != "connection_ack":
                     raise RuntimeError(f"no connection_ack: {ack}")
-                await ws.send(subscribe(operation))
+                await ws.send(subscribe(job_id, operation))
             Counters.bump(counters.connected)
             async for raw in ws:
                 arrived = time.time()
@@ -138,6 +160,9 @@ async def _worker(conn: Connection, spec: WorkerSpec, counters: Counters) -> Non
                         duplicates += 1
                     else:
                         seen[key] = arrived
+                        if key < highest:
+                            late_order[index] += 1
+                        highest = max(highest, key)
                         if key == spec.last_key and not done:
                             done = True
                             Counters.bump(counters.done)
@@ -148,7 +173,7 @@ async def _worker(conn: Connection, spec: WorkerSpec, counters: Counters) -> Non
                     # subscribe again, as a client library would, so that N stays N.
                     operation += 1
                     resubscribed += 1
-                    await ws.send(subscribe(operation))
+                    await ws.send(subscribe(job_id, operation))
                 elif kind in ("error", "complete"):
                     raise RuntimeError(f"subscription ended: {message}")
         except asyncio.CancelledError:
@@ -174,7 +199,7 @@ async def _worker(conn: Connection, spec: WorkerSpec, counters: Counters) -> Non
         if command[0] == "mark":
             lag_mark = len(lags)
             continue
-        send_times: dict[int, float] = command[1]
+        send_times: SendTimes = command[1]
         break
     measured_lags = sorted(lags[lag_mark:])
     lag_task.cancel()
@@ -184,14 +209,22 @@ async def _worker(conn: Connection, spec: WorkerSpec, counters: Counters) -> Non
     with contextlib.suppress(Exception):
         await asyncio.wait_for(asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True), 10)
     latencies = [
-        (arrived - send_times[key]) * 1000
-        for seen in arrivals
+        (arrived - send_times[job_of[i], key]) * 1000
+        for i, seen in enumerate(arrivals)
         for key, arrived in seen.items()
-        if key in send_times
+        if (job_of[i], key) in send_times
     ]
+    sent: dict[int, set[int]] = {}
+    for job, key in send_times:
+        sent.setdefault(job, set()).add(key)
+    missing = [len(sent.get(job_of[i], set()) - seen.keys()) for i, seen in enumerate(arrivals)]
     conn.send(
         {
             "latencies": latencies,
+            "missing": sum(missing),
+            "missing_subscribers": sum(1 for m in missing if m),
+            "out_of_order": sum(late_order),
+            "out_of_order_subscribers": sum(1 for n in late_order if n),
             "duplicates": duplicates,
             "resubscribed": resubscribed,
             "errors": errors,
@@ -209,18 +242,16 @@ async def client_processes(spec: WorkerSpec, procs: int, counters: Counters) -> 
     ctx = mp.get_context("spawn")
     workers: Workers = []
     try:
+        first = spec.first
         for i in range(procs):
             share = spec.count // procs + (i < spec.count % procs)
             parent, child = ctx.Pipe()
             process = ctx.Process(
                 target=worker_entry,
-                args=(
-                    child,
-                    WorkerSpec(spec.ws_url, spec.token, spec.job_id, share, spec.last_key),
-                    counters,
-                ),
+                args=(child, replace(spec, first=first, count=share), counters),
                 daemon=True,
             )
+            first += share
             process.start()
             child.close()
             workers.append((process, parent))
