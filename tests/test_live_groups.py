@@ -146,6 +146,27 @@ def test_a_driver_who_loses_the_job_loses_its_streams_and_the_customer_keeps_the
         assert customer.data("where", "driverLocation")["point"] == MITTE
 
 
+def test_a_point_older_than_the_drivers_position_is_stored_but_not_streamed(live: Live, clock: Clock) -> None:
+    # given the customer watching the driver, who reported a point
+    driver, job = live.run(accepted_job, live.api, "cust-1")
+    older, newer = location(clock, MITTE), location(clock, ALEXANDERPLATZ)
+    with live.ws(sub="cust-1") as ws:
+        ws.subscribe("where", DRIVER_LOCATION, jobId=job["id"])
+        live.wait_subscribed(location_channel(job["id"]))
+        live.ok("PUT", f"/jobs/{job['id']}/tracking", driver["sub"], json=newer)
+        assert ws.data("where", "driverLocation")["point"] == ALEXANDERPLATZ
+
+        # when a point recorded earlier arrives after it (two requests overtook each other)
+        live.ok("PUT", f"/jobs/{job['id']}/tracking", driver["sub"], json=older)
+        # and then a new one
+        latest = location(clock, MITTE)
+        live.ok("PUT", f"/jobs/{job['id']}/tracking", driver["sub"], json=latest)
+
+        # then the stream moves on to the new one, without repeating the one it had
+        seen = ws.data("where", "driverLocation")
+        assert (seen["point"], seen["recordedAt"][:19]) == (MITTE, latest["recorded_at"][:19])
+
+
 def test_a_finished_job_completes_its_streams_after_the_last_event(live: Live) -> None:
     # given the customer following every stream of an accepted job
     driver, job = live.run(accepted_job, live.api, "cust-1")

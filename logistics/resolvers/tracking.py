@@ -153,6 +153,7 @@ async def report_tracking(
     def device_time(report: LocationReport) -> datetime:
         return report.recorded_at or now
 
+    moved = False
     for report in sorted(points, key=device_time):
         ctx.session.add(
             LocationPoint(
@@ -163,10 +164,14 @@ async def report_tracking(
                 received_at=now,
             )
         )
-        apply_position(driver, report, ctx)
+        moved = apply_position(driver, report, ctx) or moved
     ctx.session.add(driver)
     await ctx.session.flush()
     remember_position(ctx, driver)
-    announce_position(ctx, job, driver, driver.heading_deg, driver.speed_mps)
+    if moved:
+        # Only a newer position is news: points older than the stored one (a batch replayed
+        # late, or two requests that overtook each other) go to the trail, not the stream,
+        # where they would repeat the newer position already sent.
+        announce_position(ctx, job, driver, driver.heading_deg, driver.speed_mps)
     eta = job_eta(job, ctx.settings.region(job.region_id), driver, ctx.settings, now)
     return TrackingResult(accepted=len(points), eta=eta)
