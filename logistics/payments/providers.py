@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from logistics.config import Settings
 from logistics.payments.gateway import ManualPayouts, PaymentGateway, PayoutGateway
-from logistics.payments.paypal_gateway import PaypalGateway
 from logistics.payments.sandbox_gateway import SANDBOX_METHOD, SandboxGateway, SandboxPayouts
-from logistics.payments.stripe_gateway import StripeConnectPayouts, StripeGateway
+
+# Each provider's SDK is imported only when its credentials are set: Stripe's alone is about
+# 24 MB in every worker.
 
 
 def build_payment_gateways(settings: Settings) -> dict[str, PaymentGateway]:
@@ -23,12 +24,16 @@ def build_payment_gateways(settings: Settings) -> dict[str, PaymentGateway]:
             )
         gateways[SANDBOX_METHOD] = SandboxGateway(settings.payments_sandbox_webhook_secret)
     if settings.stripe_secret_key:
+        from logistics.payments.stripe_gateway import StripeGateway
+
         gateways["stripe"] = StripeGateway(
             settings.stripe_secret_key,
             settings.stripe_webhook_secret,
             api_base=settings.stripe_api_base,
         )
     if settings.paypal_client_id and settings.paypal_client_secret:
+        from logistics.payments.paypal_gateway import PaypalGateway
+
         gateways["paypal"] = PaypalGateway(
             settings.paypal_client_id,
             settings.paypal_client_secret,
@@ -46,6 +51,8 @@ def build_payout_gateway(settings: Settings) -> PayoutGateway:
     if provider == "stripe":
         if not settings.stripe_secret_key:
             raise RuntimeError("LOGISTICS_PAYOUT_PROVIDER=stripe needs LOGISTICS_STRIPE_SECRET_KEY")
+        from logistics.payments.stripe_gateway import StripeConnectPayouts
+
         return StripeConnectPayouts(settings.stripe_secret_key, api_base=settings.stripe_api_base)
     if provider == "sandbox":
         return SandboxPayouts()

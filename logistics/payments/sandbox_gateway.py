@@ -35,7 +35,7 @@ from logistics.payments.gateway import (
     WebhookEvent,
     WebhookRejected,
 )
-from logistics.payments.stripe_gateway import reduce_event
+from logistics.payments.stripe_events import reduce_event
 
 # The API method the sandbox serves, and so the key of ``platform.gateways`` and the webhook
 # path (``/webhooks/stripe``) it reports to.
