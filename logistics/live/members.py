@@ -23,7 +23,7 @@ Recheck = Callable[[], Awaitable[bool]]
 
 
 class SocketMember:
-    __slots__ = ("_done", "_prefix", "_recheck", "expires_at", "op_id", "outbox", "sub", "watch")
+    __slots__ = ("_done", "_prefix", "_recheck", "_slot", "expires_at", "op_id", "outbox", "sub", "watch")
 
     def __init__(
         self,
@@ -44,10 +44,10 @@ class SocketMember:
         self.outbox = outbox
         self._done = done
         self._prefix = '{"id":' + orjson.dumps(op_id).decode() + ',"type":"next","payload":'
+        self._slot = op_id if watch.latest_only else None
 
     def deliver(self, payload: Any) -> None:
-        slot = self.op_id if self.watch.latest_only else None
-        self.outbox.put(self._prefix + payload + "}", slot=slot)
+        self.outbox.put(self._prefix + payload + "}", slot=self._slot)
 
     def fail(self, error: DomainError) -> None:
         # graphql-transport-ws: an ``error`` ends the operation; no ``complete`` follows it.

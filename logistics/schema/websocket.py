@@ -101,10 +101,12 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         settings = self.context.platform.settings
         self.outbox = Outbox(self._send_text, self.websocket.close, limit=settings.ws_outbox_limit)
         self.members: dict[str, SocketMember] = {}
+        self._raw_send = self.websocket.ws._send  # type: ignore[attr-defined]
 
     async def _send_text(self, text: str) -> None:
-        # Starlette's socket, past strawberry's adapter: the frame is already encoded.
-        await self.websocket.ws.send({"type": "websocket.send", "text": text})  # type: ignore[attr-defined]
+        # The server's own ASGI send, past strawberry's adapter and Starlette's state checks:
+        # the frame is already encoded, and a fan-out pays for every layer once per socket.
+        await self._raw_send({"type": "websocket.send", "text": text})
 
     async def send_message(self, message: Message) -> None:
         encoded = self.view.encode_json(message)
@@ -138,6 +140,10 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             _connections[principal.sub] += 1
             self.user = principal.sub
         await super().handle_connection_init(message)
+        if self.connection_acknowledged:
+            # Cancelled above; holding it would keep its exception and frames for the life
+            # of the connection.
+            self.connection_init_timeout_task = None
 
     async def _refuse(self, code: int, reason: str) -> None:
         if self.connection_init_timeout_task:
