@@ -39,7 +39,7 @@ Pinned (unless ``--no-pin``): each server on core 0 (``taskset -c 0``), this pro
 driver and the client processes on core 1 (``sched_setaffinity``).
 
 ``--spread`` (``fanout_spread``): ``--spread-jobs`` (100) seeded jobs x ``--spread-per-job``
-(100) subscribers on ``logistics serve --workers 2`` with Redis, a point per second per job, the
+(100) subscribers on ``logistics serve --workers 2`` with Redis and PostgreSQL (``--spread-db``), a point per second per job, the
 100 drivers' phases spread over the second; baseline 1 subscriber per job; not pinned.
 
 The schedule is open-loop: a point is posted at its time even if earlier PUTs have not been
@@ -115,6 +115,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--spread-jobs", type=int, default=100)
     parser.add_argument("--spread-per-job", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2, help="--spread: the server's workers")
+    parser.add_argument(
+        "--spread-db",
+        choices=["postgresql", "sqlite"],
+        default="postgresql",
+        help="--spread: the database (PostgreSQL, as several workers are deployed; database logistics_bench)",
+    )
     parser.add_argument("--target-p99-ms", type=float, help="default 100 (--spread: 250)")
     parser.add_argument("--target-rss-mb", type=float, help="default 300 (--spread: 600, all workers)")
     parser.add_argument("--target-cpu-us", type=float, default=30.0, help="server CPU per delivery")

@@ -183,7 +183,32 @@ def goal_table(args: argparse.Namespace, service: str, results: list[Result]) ->
                 "met" if ok else "MISSED",
             ]
         )
+    marginal = [m for m in (_marginal_us(r, base) for r in main) if m == m]
+    if marginal:
+        rows.append(
+            [
+                "srv CPU us/extra deliv",
+                "-",
+                fmt(median(marginal)),
+                "x0",
+                "-",
+                "-",
+                "-",
+                "-",
+            ]
+        )
     print_table(headers, rows, bars=True)
+
+
+def _marginal_us(run: Result, base: list[Result]) -> float:
+    """The server's CPU per delivery above what the same round's baseline spent anyway (its
+    timers, the dispatch loop, the tracking requests): what one more subscriber costs."""
+    same = [b for b in base if b.round == run.round and b.cpu.wall > 0]
+    if not same or run.delivered <= same[0].delivered:
+        return math.nan
+    b = same[0]
+    extra_cpu = run.cpu.server - b.cpu.server * run.cpu.wall / b.cpu.wall
+    return extra_cpu * 1e6 / (run.delivered - b.delivered)
 
 
 def print_report(results: list[Result], args: argparse.Namespace) -> None:

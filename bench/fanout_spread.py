@@ -57,7 +57,7 @@ async def spread_service(
     args: argparse.Namespace, broadcast_url: str, per_job: int, label: str
 ) -> AsyncIterator[Deployed]:
     async with scratch(args) as workdir:
-        fleet = await seed("sqlite", args.spread_jobs, args.spread_jobs, PG_URL, workdir)
+        fleet = await seed(args.spread_db, args.spread_jobs, args.spread_jobs, PG_URL, workdir)
         env = service_env(
             fleet.url,
             LOGISTICS_BROADCAST_URL=broadcast_url,
