@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from logistics.models import Driver, Job
 from logistics.platform import Ctx, Platform
 from logistics.pubsub import FEED_CHANNEL, job_channel, location_channel
 from tests.conftest import Clock
-from tests.factories import ALEXANDERPLATZ, MITTE
+from tests.factories import ALEXANDERPLATZ, KREUZBERG, MITTE
 from tests.realtime_helpers import Live, WsSession, accepted_job, live_app
 from tests.subscription_helpers import (
     AVAILABLE_JOBS,
@@ -165,6 +166,27 @@ def test_a_point_older_than_the_drivers_position_is_stored_but_not_streamed(live
         # then the stream moves on to the new one, without repeating the one it had
         seen = ws.data("where", "driverLocation")
         assert (seen["point"], seen["recordedAt"][:19]) == (MITTE, latest["recorded_at"][:19])
+
+
+def test_positions_published_out_of_order_by_two_processes_only_move_forward(live: Live) -> None:
+    # given the customer watching the driver
+    _, job = live.run(accepted_job, live.api, "cust-1")
+
+    def position(second: int, where: dict[str, float]) -> dict[str, Any]:
+        # as tracking publishes it; two workers may publish two of them in either order
+        return {"job_id": job["id"], "point": where, "recorded_at": f"2026-12-06T10:00:{second:02d}+00:00"}
+
+    with live.ws(sub="cust-1") as ws:
+        ws.subscribe("where", DRIVER_LOCATION, jobId=job["id"])
+        live.wait_subscribed(location_channel(job["id"]))
+
+        # when a newer position is published before an older one, and then a newest
+        for event in (position(20, ALEXANDERPLATZ), position(10, MITTE), position(30, KREUZBERG)):
+            live.run(live.platform.pubsub.publish, location_channel(job["id"]), event)
+
+        # then the stream never goes back in time
+        assert ws.data("where", "driverLocation")["point"] == ALEXANDERPLATZ
+        assert ws.data("where", "driverLocation")["point"] == KREUZBERG
 
 
 def test_a_finished_job_completes_its_streams_after_the_last_event(live: Live) -> None:

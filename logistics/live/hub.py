@@ -61,6 +61,10 @@ class Watch:
     latest_only: bool = False
     job_id: str | None = None
     finished: bool = False
+    # For a stream of states (positions): an event whose ``order`` is not above the last one
+    # delivered on its channel is stale and dropped, however the processes that published
+    # them raced.
+    order: Callable[[SharedEvent], Any] | None = None
 
 
 class Member(Protocol):
@@ -96,9 +100,13 @@ class Group:
 class Channel:
     """One broker subscription and the task that renders its events for every group on it."""
 
-    def __init__(self, name: str, latest_only: bool) -> None:
+    def __init__(
+        self, name: str, latest_only: bool, order: Callable[[SharedEvent], Any] | None = None
+    ) -> None:
         self.name = name
         self.latest_only = latest_only
+        self.order = order
+        self.last: Any = None
         self.groups: set[Group] = set()
         self.job: JobWatch | None = None  # set while this is a watched job's own channel
         self.subscription: Subscription | None = None
@@ -146,9 +154,8 @@ class Hub:
         key = (render_key, watch.key)
         group = self._groups.get(key)
         if group is None:
-            group = self._groups[key] = Group(
-                key, watch, render, self._channel(watch.channel, watch.latest_only)
-            )
+            channel = self._channel(watch.channel, watch.latest_only, watch.order)
+            group = self._groups[key] = Group(key, watch, render, channel)
             group.channel.groups.add(group)
             if watch.job_id is not None:
                 group.job = self._job(watch.job_id)
@@ -210,10 +217,12 @@ class Hub:
 
     # -- channels ------------------------------------------------------------------------
 
-    def _channel(self, name: str, latest_only: bool) -> Channel:
+    def _channel(
+        self, name: str, latest_only: bool, order: Callable[[SharedEvent], Any] | None = None
+    ) -> Channel:
         channel = self._channels.get(name)
         if channel is None:
-            channel = self._channels[name] = Channel(name, latest_only)
+            channel = self._channels[name] = Channel(name, latest_only, order)
             channel.task = asyncio.create_task(self._run(channel), name=f"live:{name}")
         return channel
 
@@ -266,6 +275,15 @@ class Hub:
 
     async def _deliver(self, channel: Channel, event: dict[str, Any]) -> None:
         shared = event if isinstance(event, SharedEvent) else SharedEvent(event)
+        if channel.order is not None:
+            try:
+                rank = channel.order(shared)
+            except (KeyError, TypeError, ValueError):
+                log.warning("dropped an event without its order on %s", channel.name)
+                return
+            if channel.last is not None and rank <= channel.last:
+                return
+            channel.last = rank
         job = channel.job
         status = shared.get("status") if job is not None else None
         if job is not None and isinstance(status, str) and shared.get("driver_id") != job.driver_id:

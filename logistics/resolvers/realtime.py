@@ -12,6 +12,7 @@ and the watched point.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -44,15 +45,23 @@ def _shape(shape: type[BaseModel]) -> Any:
     return view
 
 
+def _recorded_at(event: SharedEvent) -> datetime:
+    return datetime.fromisoformat(str(event["recorded_at"]))
+
+
 async def _job_watch(ctx: Ctx, stream: str, job_id: str, channel: str, shape: type[BaseModel]) -> Watch:
     access = await participant_access(ctx, job_id)
+    positions = shape is DriverLocation
     return Watch(
         key=(stream, job_id),
         channel=channel,
         view=_shape(shape),
-        latest_only=shape is DriverLocation,
+        latest_only=positions,
         job_id=job_id,
         finished=is_terminal(access.job.status),
+        # Two processes may publish a driver's positions in another order than they were
+        # recorded: the stream only ever moves forward in device time.
+        order=_recorded_at if positions else None,
     )
 
 
