@@ -18,7 +18,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from logistics.geo import H3_RESOLUTION, haversine_m
+from logistics.geo import H3_RESOLUTION, bounding_box, haversine_m
 from logistics.job import feed
 from logistics.job.feed import vehicle_types_for
 from logistics.models import Driver
@@ -195,6 +195,47 @@ async def _candidates(
         still = await lock_and_recheck.keep(session, [feed.DriverFacts.of(d) for d in drivers.values()])
         drivers = {facts.id: drivers[facts.id] for facts in still}
     return [Candidate(drivers[driver_id], distance) for driver_id, distance in ranked if driver_id in drivers]
+
+
+async def free_drivers_near(
+    session: AsyncSession,
+    points: list[tuple[float, float]],
+    *,
+    vehicle_types: list[str],
+    now: datetime,
+    max_age_s: int,
+    radius_m: float,
+) -> list[feed.DriverFacts]:
+    """The drivers dispatch may offer a job to now (the rule's driver side), anywhere within
+    ``radius_m`` of the box around ``points``: one query for a whole window of jobs."""
+    if not points:
+        return []
+    boxes = [bounding_box(lat, lng, radius_m) for lat, lng in points]
+    query = (
+        eligible_drivers(vehicle_types=vehicle_types, fresh_since=now - timedelta(seconds=max_age_s))
+        .with_only_columns(*_COLUMNS)
+        .where(
+            col(Driver.lat).between(min(b[0] for b in boxes), max(b[1] for b in boxes)),
+            col(Driver.lng).between(min(b[2] for b in boxes), max(b[3] for b in boxes)),
+        )
+    )
+    drivers = await feed.with_workload(session, [_facts(row) for row in await session.execute(query)])
+    return [d for d in drivers if feed.driver_block(d, now=now, stale_after_s=max_age_s) is None]
+
+
+async def claim(
+    session: AsyncSession,
+    job: feed.JobFacts,
+    ranked: list[tuple[str, float]],
+    *,
+    now: datetime,
+    max_age_s: int,
+    max_radius_m: float,
+    lock: bool,
+) -> list[Candidate]:
+    """The drivers chosen for ``job`` (id, distance), loaded whole; with ``lock`` (PostgreSQL)
+    locked, skipping any another transaction holds, and checked again by the rule."""
+    return await _candidates(session, ranked, _Rule(job, now, max_age_s, max_radius_m) if lock else None)
 
 
 async def why_nobody(

@@ -14,7 +14,7 @@ import logging
 from contextlib import suppress
 
 from logistics.auth import Principal
-from logistics.dispatch import offers
+from logistics.dispatch import batch, offers
 from logistics.platform import Ctx, Platform
 
 log = logging.getLogger("logistics.dispatch")
@@ -29,7 +29,11 @@ async def run_once(platform: Platform) -> tuple[int, int]:
     async with platform.db.unit_of_work() as uow:
         expired = await offers.expire_due_offers(Ctx(uow=uow, principal=SYSTEM, platform=platform))
     async with platform.db.unit_of_work() as uow:
-        dispatched = await offers.dispatch_waiting_jobs(Ctx(uow=uow, principal=SYSTEM, platform=platform))
+        ctx = Ctx(uow=uow, principal=SYSTEM, platform=platform)
+        if platform.settings.dispatch_mode == "batch":
+            dispatched = await batch.match_window(ctx)
+        else:
+            dispatched = await offers.dispatch_waiting_jobs(ctx)
     return expired, dispatched
 
 
@@ -49,7 +53,12 @@ class DispatchLoop:
             self._task = None
 
     async def _run(self) -> None:
-        interval = self.platform.settings.dispatch_interval_s
+        settings = self.platform.settings
+        # Batched dispatch runs once per window; expiries wait for it too, which keeps a
+        # rejected job and the drivers freed meanwhile in the same matching.
+        interval = (
+            settings.dispatch_window_s if settings.dispatch_mode == "batch" else settings.dispatch_interval_s
+        )
         while True:
             try:
                 await run_once(self.platform)

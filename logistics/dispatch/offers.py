@@ -6,7 +6,7 @@ so an offer, its timeline effects and its events commit or roll back together.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -44,7 +44,15 @@ async def _close_offer(ctx: Ctx, job: Job, offer: JobOffer, status: str, reason:
     await ctx.session.flush()
 
 
-async def _create_offer(ctx: Ctx, job: Job, driver: Driver, distance_m: float) -> JobOffer | None:
+async def create_offer(
+    ctx: Ctx,
+    job: Job,
+    driver: Driver,
+    distance_m: float,
+    *,
+    window_at: datetime | None = None,
+    cost_m: int | None = None,
+) -> JobOffer | None:
     """Insert the offer; None if the database refuses it (a live offer appeared meanwhile)."""
     await watch_feed(ctx, job)
     now = ctx.now()
@@ -54,6 +62,8 @@ async def _create_offer(ctx: Ctx, job: Job, driver: Driver, distance_m: float) -
         distance_m=round(distance_m),
         offered_at=now,
         expires_at=now + timedelta(seconds=ctx.settings.offer_ttl_s),
+        window_at=window_at,
+        cost_m=cost_m,
     )
     try:
         async with ctx.session.begin_nested():
@@ -100,7 +110,21 @@ async def start_dispatch(ctx: Ctx, job: Job) -> None:
     range, the dispatch loop tries again later."""
     job.dispatch_after = ctx.now()
     ctx.session.add(job)
+    if batched(ctx):
+        return  # the next window matches it with every other waiting job
     await offer_job_to_next_driver(ctx, job)
+
+
+def batched(ctx: Ctx) -> bool:
+    return ctx.settings.dispatch_mode == "batch"
+
+
+def open_to_feed(ctx: Ctx, job: Job) -> None:
+    """Its offers ran out: the job waits in the open feed, where any driver may take it."""
+    job.dispatch_after = None
+    job.dispatch_waiting = None
+    ctx.session.add(job)
+    announce_dispatch(ctx, job, "open_feed")
 
 
 async def offer_job_to_next_driver(ctx: Ctx, job: Job) -> JobOffer | None:
@@ -115,10 +139,12 @@ async def offer_job_to_next_driver(ctx: Ctx, job: Job) -> JobOffer | None:
     if await live_offer(ctx, job.id) is not None:
         return None
     if job.offer_count >= settings.dispatch_max_offers:
-        job.dispatch_after = None
-        job.dispatch_waiting = None
+        open_to_feed(ctx, job)
+        return None
+    if batched(ctx):
+        # Back to the pool: the next window matches it, without the drivers already tried.
+        job.dispatch_after = ctx.now()
         ctx.session.add(job)
-        announce_dispatch(ctx, job, "open_feed")
         return None
     facts = await feed.one_job_facts(ctx.session, job, ctx.now())
     now, max_age_s, max_radius_m = ctx.now(), settings.location_stale_after_s, settings.dispatch_max_radius_m
@@ -135,7 +161,7 @@ async def offer_job_to_next_driver(ctx: Ctx, job: Job) -> JobOffer | None:
         max_radius_m=max_radius_m,
     )
     for candidate in candidates:
-        offer = await _create_offer(ctx, job, candidate.driver, candidate.distance_m)
+        offer = await create_offer(ctx, job, candidate.driver, candidate.distance_m)
         if offer is not None:
             return offer
     job.dispatch_after = ctx.now() + timedelta(seconds=settings.dispatch_retry_s)
@@ -193,6 +219,8 @@ async def job_cancelled(ctx: Ctx, job: Job) -> None:
 async def offer_nearby_job_to_driver(ctx: Ctx, driver: Driver) -> JobOffer | None:
     """A driver came online or moved: offer it the nearest open job, by the feed rule as
     dispatch applies it (the same rule that picks a driver for a job)."""
+    if batched(ctx):
+        return None  # the next window considers the driver with every waiting job
     me = (await feed.driver_facts(ctx.session, [driver]))[driver.id]
     stale_after = ctx.settings.location_stale_after_s
     if driver.lat is None or driver.lng is None:
@@ -220,7 +248,7 @@ async def offer_nearby_job_to_driver(ctx: Ctx, driver: Driver) -> JobOffer | Non
         is None
     )
     for distance, _, job in nearby:
-        offer = await _create_offer(ctx, job, driver, distance)
+        offer = await create_offer(ctx, job, driver, distance)
         if offer is not None:
             return offer
     return None

@@ -37,3 +37,7 @@ class JobOffer(Row, table=True):
     offered_at: datetime = utc(now=True)
     expires_at: datetime = utc()
     responded_at: datetime | None = utc(default=None)
+    # Batched dispatch: the window whose matching chose this offer, and the pair's cost there
+    # (pickup metres less the waiting bonus); both empty for a greedy offer.
+    window_at: datetime | None = utc(default=None)
+    cost_m: int | None = None

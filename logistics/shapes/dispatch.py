@@ -41,6 +41,8 @@ class OfferLogEntry(Shape):
     offered_at: datetime
     expires_at: datetime
     responded_at: datetime | None = None
+    window_at: datetime | None = None  # the dispatch window that chose it (batched dispatch)
+    cost_m: int | None = None  # its cost in that window: pickup metres less the waiting bonus
 
 
 class OfferLog(Shape):

@@ -1,0 +1,147 @@
+"""Batched dispatch (``DISPATCH_MODE=batch``): once per window, the jobs waiting for a driver
+are matched to the free drivers all at once, at the least total cost (``matching.solve``).
+
+A job waits in the pool from the moment it is searching, and again after an offer of it is
+rejected, expires or is withdrawn; the drivers already tried for it are excluded. Its
+waiting time counts from its creation, so a job that has been round the pool wins a
+contested driver from a newcomer. The window
+reads the pool and the free drivers around it, solves, and writes each chosen offer through
+the same guards greedy dispatch uses: the chosen driver is locked and the feed rule asked
+again (on PostgreSQL), and the database refuses a second live offer for a job or a driver.
+A stale read can cost a better choice, never a double offer. Jobs left unmatched stay in the
+pool for the next window.
+
+One process solves a window at a time: on PostgreSQL the window's transaction holds an
+advisory lock that the others try and skip; a process that dies releases it with its
+connection, and the next window is solved by another.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, text
+from sqlmodel import col
+
+from logistics.dispatch import matching
+from logistics.dispatch.candidates import claim, free_drivers_near
+from logistics.dispatch.offers import create_offer, open_to_feed
+from logistics.job import feed
+from logistics.job.feed import vehicle_types_for
+from logistics.job.status import JobStatus
+from logistics.models import Job
+from logistics.platform import Ctx
+
+log = logging.getLogger("logistics.dispatch")
+
+# pg_try_advisory_xact_lock's key for "this process solves the current window".
+WINDOW_LOCK = 0x6C6F6769  # "logi"
+MAX_JOBS_PER_WINDOW = 5_000
+
+
+def back_to_pool(ctx: Ctx, job: Job) -> None:
+    """The job waits for the next window (its tried drivers stay excluded)."""
+    job.dispatch_after = ctx.now()
+    ctx.session.add(job)
+
+
+async def _solver_lock(ctx: Ctx) -> bool:
+    if ctx.platform.db.is_sqlite:
+        return True  # one writer at a time anyway
+    got = await ctx.session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": WINDOW_LOCK})
+    return bool(got.scalar_one())
+
+
+async def match_window(ctx: Ctx) -> int:
+    """One window: returns how many offers it made."""
+    if not await _solver_lock(ctx):
+        return 0
+    settings, now = ctx.settings, ctx.now()
+    query = (
+        select(Job)
+        .where(
+            col(Job.status) == JobStatus.SEARCHING,
+            col(Job.driver_id).is_(None),
+            col(Job.dispatch_after) <= now,
+        )
+        .order_by(col(Job.dispatch_after))
+        .limit(MAX_JOBS_PER_WINDOW)
+    )
+    if not ctx.platform.db.is_sqlite:
+        query = query.with_for_update(skip_locked=True)
+    jobs = {job.id: job for job in (await ctx.session.execute(query)).scalars()}
+    if not jobs:
+        return 0
+    facts = await feed.job_facts(ctx.session, jobs.values(), now)
+    waiting: list[matching.WaitingJob] = []
+    for job in jobs.values():
+        if facts[job.id].offered_to is not None:
+            continue  # a live offer holds it: it is not waiting
+        if job.offer_count >= settings.dispatch_max_offers:
+            open_to_feed(ctx, job)
+            continue
+        waiting.append(_waiting(job, facts[job.id], now))
+    if not waiting:
+        return 0
+    max_age_s, radius_m = settings.location_stale_after_s, settings.dispatch_max_radius_m
+    drivers = await free_drivers_near(
+        ctx.session,
+        [(job.lat, job.lng) for job in waiting],
+        vehicle_types=sorted({t for job in waiting for t in vehicle_types_for(job.vehicle_type)}),
+        now=now,
+        max_age_s=max_age_s,
+        radius_m=radius_m,
+    )
+    by_id = {driver.id: driver for driver in drivers}
+    solution = matching.solve(
+        waiting,
+        [matching.FreeDriver(d.id, d.lat, d.lng, d.vehicle_type) for d in drivers if d.lat and d.lng],
+        radius_m=radius_m,
+        waiting_weight=settings.dispatch_waiting_weight,
+    )
+    offered = 0
+    for match in solution.matches:
+        job, job_facts = jobs[match.job_id], facts[match.job_id]
+        # The rule decides each pair (the matching only narrowed them): own orders, rejections.
+        block = feed.dispatch_block(
+            by_id[match.driver_id], job_facts, now=now, stale_after_s=max_age_s, radius_m=radius_m
+        )
+        if block is not None:
+            continue
+        claimed = await claim(
+            ctx.session,
+            job_facts,
+            [(match.driver_id, match.distance_m)],
+            now=now,
+            max_age_s=max_age_s,
+            max_radius_m=radius_m,
+            lock=not ctx.platform.db.is_sqlite,
+        )
+        if not claimed:
+            continue
+        offer = await create_offer(
+            ctx, job, claimed[0].driver, match.distance_m, window_at=now, cost_m=round(match.cost)
+        )
+        offered += offer is not None
+    log.debug(
+        "window: %d waiting, %d drivers, %d edges, %d offers in %.1f ms",
+        len(waiting),
+        len(drivers),
+        solution.edges,
+        offered,
+        solution.solve_s * 1000,
+    )
+    return offered
+
+
+def _waiting(job: Job, facts: feed.JobFacts, now: datetime) -> matching.WaitingJob:
+    since = job.created_at if job.created_at <= now else now
+    return matching.WaitingJob(
+        job.id,
+        job.pickup_lat,
+        job.pickup_lng,
+        job.vehicle_type,
+        waiting_s=max(0.0, (now - since) / timedelta(seconds=1)),
+        excluded=facts.offered_before | facts.rejected_by,
+    )
