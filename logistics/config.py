@@ -122,8 +122,9 @@ class Settings(BaseSettings):
     # batch: every window, one min-cost matching of all waiting jobs to the free drivers.
     dispatch_mode: Literal["greedy", "batch"] = "greedy"
     dispatch_window_s: float = Field(default=2.0, gt=0, le=60)
-    # Metres of pickup a second of waiting is worth in a window's matching (see matching.solve).
-    dispatch_waiting_weight: float = Field(default=5.0, ge=0)
+    # Metres of pickup a second of waiting is worth in a window's matching: ten minutes outweigh
+    # any pickup within the default radius, so no job starves (see dispatch.matching.solve).
+    dispatch_waiting_weight: float = Field(default=16.7, ge=0)
     location_stale_after_s: int = 120
     # Pings of known, fresh drivers are written in one batch this often; 0 writes each ping
     # in its own transaction. A kill -9 may lose this much of the newest positions.

@@ -46,7 +46,7 @@ async def offer_log(api: Api, job_id: str) -> list[dict[str, Any]]:
 
 
 async def test_an_order_waits_for_the_window_then_goes_to_the_nearest_with_its_window_and_cost(
-    api: Api, platform: Platform, clock: Clock
+    api: Api, platform: Platform, clock: Clock, settings: Settings
 ) -> None:
     # given three online drivers at 300 m, 1 km and 3 km from the pickup
     drivers = await three_drivers(api)
@@ -62,7 +62,7 @@ async def test_an_order_waits_for_the_window_then_goes_to_the_nearest_with_its_w
     assert outcomes([offer], drivers) == [("near", "PENDING")]
     assert offer["windowAt"] is not None
     # the cost is the pickup distance less the bonus for the two seconds it waited
-    assert offer["costM"] == offer["distanceM"] - 10
+    assert abs(offer["costM"] - (offer["distanceM"] - 2 * settings.dispatch_waiting_weight)) <= 1
     assert (await feed(api, drivers["near"]))[order["id"]]["offer"] is not None
 
 
