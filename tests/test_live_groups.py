@@ -291,6 +291,8 @@ def test_operations_on_one_socket_each_commit_or_roll_back_alone(live: Live) -> 
             )
         good = [ws.next_for(f"good{n}") for n in range(5)]
         bad = [ws.next_for(f"bad{n}") for n in range(5)]
+        for n in range(5):
+            assert ws.next_for(f"good{n}") == {"id": f"good{n}", "type": "complete"}
 
     # then every good one was committed and no part of a bad one was
     for message in good:

@@ -36,23 +36,26 @@ class _Slot:
 async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
     """Finish a coroutine that was started by hand and paused on ``waiting`` (what it
     yielded: a future, or None for a bare yield)."""
-    while True:
-        if waiting is None:
-            await asyncio.sleep(0)
-        else:
-            # What a task does with a future its coroutine yields; awaiting it again with the
-            # flag still set is refused ("await wasn't used with future").
-            waiting._asyncio_future_blocking = False
-            try:
+    try:
+        while True:
+            if waiting is None:
+                await asyncio.sleep(0)
+            else:
+                # What a task does with a future its coroutine yields; awaiting it again with
+                # the flag still set is refused ("await wasn't used with future").
+                waiting._asyncio_future_blocking = False
                 await waiting
-            except BaseException as exc:
-                # Its future failed or we were cancelled: the coroutine hears it where it waits.
-                waiting = coro.throw(exc)
-                continue
-        try:
-            waiting = coro.send(None)
-        except StopIteration:
-            return
+            try:
+                waiting = coro.send(None)
+            except StopIteration:
+                return
+    except BaseException:
+        # Cancelled (the socket is being torn down) or its future failed: the write is
+        # abandoned. Closing it, rather than throwing into it, leaves it no way to catch the
+        # cancellation and wait on something that will never come.
+        with suppress(RuntimeError):
+            coro.close()
+        raise
 
 
 class Outbox:

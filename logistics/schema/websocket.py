@@ -101,6 +101,7 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         settings = self.context.platform.settings
         self.outbox = Outbox(self._send_text, self.websocket.close, limit=settings.ws_outbox_limit)
         self.members: dict[str, SocketMember] = {}
+        self.contexts: dict[str, OperationContext] = {}
         self._raw_send = self.websocket.ws._send  # type: ignore[attr-defined]
 
     async def _send_text(self, text: str) -> None:
@@ -168,7 +169,7 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
 
     async def run_operation(self, operation: Operation[Any, Any]) -> None:
         """As the base class, with a context of the operation's own."""
-        context = OperationContext(self, operation)
+        context = self.contexts[operation.id] = OperationContext(self, operation)
         try:
             result_source = await self.schema.stream(
                 operation.query,
@@ -192,6 +193,8 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             # A result stream closed after its first (failed) result never resumes the
             # extension that ends the unit of work: end it here, or it holds the write lock.
             await context.finish(commit=False)
+            if self.contexts.get(operation.id) is context:
+                del self.contexts[operation.id]
 
     async def _send_result_stream(self, operation: Operation[Any, Any], result_source: Any) -> None:
         """As the base class, plus: errors carry ``extensions.code`` like every other answer,
@@ -210,6 +213,10 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                 return
             if first and result.errors and result.data is None:
                 await operation.send_initial_errors(result.errors)
+                # Read the stream to its end: its extensions (the one that ends the unit of
+                # work) finish only when it does.
+                async for _ in result_source:
+                    pass
                 return
             await operation.send_next(result)
             first = False
@@ -219,6 +226,13 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         if member is not None:
             self.context.platform.hub.leave(member)
             self.outbox.forget(operation_id)
+        context = self.contexts.get(operation_id)
+        if member is None and context is not None and context.write and operation_id in self.operations:
+            # A mutation runs to its end, as an HTTP request does when its client goes away:
+            # cancelled in the middle of its transaction, it left its connection (and on
+            # SQLite the writer's lock) in a state nothing could finish.
+            self.operations.pop(operation_id)
+            return
         await super().cleanup_operation(operation_id)
 
     async def shutdown(self) -> None:
