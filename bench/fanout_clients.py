@@ -257,12 +257,17 @@ async def client_processes(spec: WorkerSpec, procs: int, counters: Counters) -> 
             workers.append((process, parent))
         yield workers
     finally:
-        for process, pipe in workers:
-            await asyncio.to_thread(process.join, 10)
-            if process.is_alive():
-                process.terminate()
-                await asyncio.to_thread(process.join, 5)
-            if process.is_alive():
-                process.kill()
-                await asyncio.to_thread(process.join, 5)
-            pipe.close()
+        await stop_workers(workers)
+
+
+async def stop_workers(workers: Workers) -> None:
+    """Each client process given ten seconds to finish, then terminated, then killed."""
+    for process, pipe in workers:
+        await asyncio.to_thread(process.join, 10)
+        if process.is_alive():
+            process.terminate()
+            await asyncio.to_thread(process.join, 5)
+        if process.is_alive():
+            process.kill()
+            await asyncio.to_thread(process.join, 5)
+        pipe.close()

@@ -24,6 +24,7 @@ from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
 from bench.common import percentile
+from bench.fanout_clients import Workers, stop_workers
 from bench.feed_ws import FeedSocket, open_socket
 
 # What a driver's app would select: the server's cost per delivery depends on it.
@@ -258,9 +259,6 @@ class Worker:
         }
 
 
-Workers = list[tuple[Any, Connection]]
-
-
 @contextlib.asynccontextmanager
 async def client_processes(
     host: str, port: int, tokens: list[str], area: tuple[float, float, int], procs: int, counters: Counters
@@ -279,15 +277,7 @@ async def client_processes(
             workers.append((process, parent))
         yield workers
     finally:
-        for process, pipe in workers:
-            await asyncio.to_thread(process.join, 10)
-            if process.is_alive():
-                process.terminate()
-                await asyncio.to_thread(process.join, 5)
-            if process.is_alive():
-                process.kill()
-                await asyncio.to_thread(process.join, 5)
-            pipe.close()
+        await stop_workers(workers)
 
 
 async def collect(workers: Workers, send_times: SendTimes) -> dict[str, Any]:

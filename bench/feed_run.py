@@ -19,13 +19,13 @@ from pathlib import Path
 
 import httpx
 
+from bench.fanout_measure import RssSampler, cpu_seconds, machine_busy_seconds
 from bench.feed_clients import Counters, client_processes, collect
 from bench.feed_load import JobRecord, plan, run_schedule, wait_for_count, warm_up
 from bench.feed_seed import CENTER, feed_server, seed
 from bench.hotpaths_servers import rss_mb
 
 NAN = float("nan")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PLAN_SEED = 20_240_708
 # Probes until every subscription is live (5 s each at most), then the final one.
 WARMUP_JOBS = 12
@@ -52,20 +52,6 @@ class Spread:
             return ordered[index - 1] if index <= len(ordered) else math.inf
 
         return cls(rank(50), rank(99), math.inf if missing > 0 else ordered[-1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return NAN
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def machine_busy_seconds() -> float:
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return (sum(fields) - fields[3] - fields[4]) / CLOCK_TICKS
 
 
 @dataclass(frozen=True)
@@ -99,34 +85,6 @@ class CpuUse:
 
     def percent(self, seconds: float) -> float:
         return seconds / self.wall * 100
-
-
-class RssSampler:
-    """The server's resident set every ``period`` seconds, and its peak."""
-
-    def __init__(self, pid: int, period: float = 0.05) -> None:
-        self.pid, self.period, self.peak = pid, period, 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    def sample(self) -> float:
-        value = rss_mb(self.pid)
-        if value == value:
-            self.peak = max(self.peak, value)
-        return value
-
-    async def _run(self) -> None:
-        while True:
-            self.sample()
-            await asyncio.sleep(self.period)
-
-    def __enter__(self) -> RssSampler:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        self.sample()
 
 
 @dataclass
@@ -213,7 +171,7 @@ async def run_once(args: argparse.Namespace, side: str, round_no: int, subscribe
             try:
                 result.rss_idle_mb = rss_mb(server.pid)
                 tokens = population.subscriber_tokens
-                with RssSampler(server.pid) as rss:
+                with RssSampler([server.pid]) as rss:
                     async with client_processes(
                         "127.0.0.1", server.port, tokens, area, procs, counters
                     ) as workers:
