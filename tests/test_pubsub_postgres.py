@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-import logistics.pubsub
+import logistics.broker
 from logistics.pubsub import SubscriptionClosed
 from tests.conftest import PG_URL
 from tests.test_pubsub import _broadcast_url, channel, connected, loop_errors, receive
@@ -165,7 +165,7 @@ async def test_a_connection_lost_underneath_closes_live_subscriptions_and_the_ne
 ) -> None:
     # given a subscriber on a hub that reaches PostgreSQL through a relay, probed often (a
     # silent peer is only found by a probe left unanswered)
-    monkeypatch.setattr(logistics.pubsub, "POSTGRES_PROBE_S", 0.5)
+    monkeypatch.setattr(logistics.broker, "POSTGRES_PROBE_S", 0.5)
     pubsub = await connected(broadcast_url(f"pubsub-test-{uuid.uuid4().hex[:12]}", port=proxy.port))
     topic = channel("job")
     try:

@@ -96,7 +96,11 @@ async def match_window(ctx: Ctx) -> int:
     by_id = {driver.id: driver for driver in drivers}
     solution = matching.solve(
         waiting,
-        [matching.FreeDriver(d.id, d.lat, d.lng, d.vehicle_type) for d in drivers if d.lat and d.lng],
+        [
+            matching.FreeDriver(d.id, d.lat, d.lng, d.vehicle_type)
+            for d in drivers
+            if d.lat is not None and d.lng is not None
+        ],
         radius_m=radius_m,
         waiting_weight=settings.dispatch_waiting_weight,
     )
