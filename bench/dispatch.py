@@ -40,8 +40,13 @@ on the haversine distance matrix): the mean pickup distance of each and their ra
 
 Only the given PostgreSQL database is touched; the SQLite file is removed on the way out.
 
+Part 3, the in-memory driver index that dispatch searches instead of SQL: built from each
+database part 1 loaded and searched for the same points, then on synthetic fleets of
+``--index-sizes`` drivers in memory (see ``dispatch_index``).
+
 The parts: ``dispatch_fleet`` (the region's points, the drivers' tables), ``dispatch_search``
-(part 1), ``dispatch_city`` (part 2), ``dispatch_report`` (the tables).
+(part 1), ``dispatch_city`` (part 2), ``dispatch_index`` (part 3), ``dispatch_report`` (the
+tables).
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ if not __package__:
 
 from bench.dispatch_city import simulate_city
 from bench.dispatch_fleet import PointSampler, berlin, ensure_database
+from bench.dispatch_index import growth, report_index
 from bench.dispatch_report import report_city, report_search
 from bench.dispatch_search import SizeResult, run_database
 
@@ -88,9 +94,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--city-trials", type=int, default=5)
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--skip-search", action="store_true", help="only part 2")
-    parser.add_argument("--skip-city", action="store_true", help="only part 1")
+    parser.add_argument("--skip-city", action="store_true", help="no part 2")
+    parser.add_argument(
+        "--index-sizes", default="100000,1000000", help="synthetic fleets for part 3 b), comma separated"
+    )
     args = parser.parse_args()
     args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s]
+    args.index_sizes = [int(s.replace("_", "")) for s in args.index_sizes.split(",") if s]
     args.city = [tuple(int(x) for x in size.split("x")) for size in args.city.split(",") if size]
     return args
 
@@ -111,6 +121,13 @@ async def main() -> None:
                 print(f"{name}: {url}", flush=True)
                 results += await run_database(name, url, args, region, args.seed)
         report_search(results, args)
+    grown = growth(
+        args.index_sizes,
+        args.queries,
+        PointSampler(region, random.Random(args.seed + 2)),
+        random.Random(args.seed),
+    )
+    report_index([(r.db, r.drivers, r.index, r.h3_cpu_ms, r.h3_ids) for r in results], grown)
 
     if not args.skip_city:
         sample = PointSampler(region, random.Random(args.seed + 1))

@@ -20,6 +20,7 @@ from sqlmodel import col
 
 from bench.common import percentile
 from bench.dispatch_fleet import PointSampler, create_tables, load_drivers
+from bench.dispatch_index import IndexOnDb, index_on_db
 from logistics.config import Region
 from logistics.db import Database
 from logistics.dispatch.candidates import eligible_drivers, nearest_drivers
@@ -146,6 +147,8 @@ class SizeResult:
     found: int
     load_avg: tuple[float, float]
     plan: list[str]
+    h3_ids: list[list[str]]
+    index: IndexOnDb
 
 
 async def measure_size(
@@ -181,6 +184,7 @@ async def measure_size(
     per_search = statistics.fmean(t.statements for t in counted)
 
     plan = await ring_query_plan(db, points[0], now)
+    index = await index_on_db(db, [(p.lat, p.lng) for p in points], now, args.want)
     return SizeResult(
         name,
         n,
@@ -197,6 +201,8 @@ async def measure_size(
         found,
         (load_before, load_after),
         plan,
+        [t.ids for t in h3],
+        index,
     )
 
 

@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         gc.set_threshold(*GC_THRESHOLDS)
         platform.positions.on_flushed = tracking.announce_flushed(platform)
         platform.positions.start()
+        await platform.driver_sync.start()
         loop = DispatchLoop(platform)
         if platform.settings.dispatch_loop:
             loop.start()
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
                     await gateway.aclose()
             await loop.stop()
             await platform.positions.stop()
+            await platform.driver_sync.stop()
             # Subscribers hear that the stream ended; then the hub's channels wind down.
             await platform.pubsub.disconnect()
             await platform.hub.close()

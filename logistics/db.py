@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from logistics.errors import DomainError, ErrorCode
@@ -105,8 +106,15 @@ class Database:
             # snapshot anyway, so a read-only transaction bought two round trips and nothing else.
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
-        self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
-        self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        # This database's sessions alone: listeners (the dispatch index's) attach to it, so
+        # two platforms in one process (tests) never hear each other's commits.
+        self.session_class: type[Session] = type("Session", (Session,), {})
+        self._writer = async_sessionmaker(
+            self.write_engine, expire_on_commit=False, sync_session_class=self.session_class
+        )
+        self._reader = async_sessionmaker(
+            self.read_engine, expire_on_commit=False, sync_session_class=self.session_class
+        )
 
     @property
     def engine(self) -> AsyncEngine:

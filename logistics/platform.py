@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from logistics.auth import Principal, TokenVerifier
 from logistics.config import Settings
 from logistics.db import Database, Transaction, UnitOfWork
+from logistics.dispatch.follow import IndexSync
+from logistics.dispatch.index import DriverIndex
 from logistics.live.hub import Hub
 from logistics.models.base import utcnow
 from logistics.payments.gateway import ManualPayouts, PaymentGateway, PayoutGateway
@@ -37,11 +39,16 @@ class Platform:
     rate_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
     positions: PositionBuffer = field(init=False)
     hub: Hub = field(init=False)
+    # The drivers dispatch may consider, in memory, and what keeps them current.
+    drivers: DriverIndex = field(init=False)
+    driver_sync: IndexSync = field(init=False)
     # Tests and the dispatch loop replace the clock; nothing reads the wall clock directly.
     clock: Callable[[], datetime] = field(default=utcnow)
 
     def __post_init__(self) -> None:
         self.hub = Hub(self.pubsub)
+        self.drivers = DriverIndex()
+        self.driver_sync = IndexSync(self.drivers, self.db, self.pubsub)
         self.positions = PositionBuffer(
             self.db,
             interval_s=self.settings.location_flush_s,

@@ -118,12 +118,14 @@ async def live_offers(platform: Platform) -> list[tuple[str, str]]:
 @asynccontextmanager
 async def another_platform(settings: Settings, clock: Clock) -> AsyncIterator[Platform]:
     """A second process's services on the same database: its own engine, its own broker
-    connection, the same test clock."""
+    connection, its own driver index built on start, the same test clock."""
     platform = build_platform(settings)
     platform.clock = clock
     await platform.pubsub.connect()
+    await platform.driver_sync.start()
     try:
         yield platform
     finally:
+        await platform.driver_sync.stop()
         await platform.pubsub.disconnect()
         await platform.db.dispose()

@@ -25,10 +25,10 @@ from sqlalchemy import select, text
 from sqlmodel import col
 
 from logistics.dispatch import matching
-from logistics.dispatch.candidates import claim, free_drivers_near
+from logistics.dispatch.candidates import claim_pairs
 from logistics.dispatch.offers import create_offer, open_to_feed
+from logistics.dispatch.search import free_for_window
 from logistics.job import feed
-from logistics.job.feed import vehicle_types_for
 from logistics.job.status import JobStatus
 from logistics.models import Job
 from logistics.platform import Ctx
@@ -85,15 +85,7 @@ async def match_window(ctx: Ctx) -> int:
     if not waiting:
         return 0
     max_age_s, radius_m = settings.location_stale_after_s, settings.dispatch_max_radius_m
-    drivers = await free_drivers_near(
-        ctx.session,
-        [(job.lat, job.lng) for job in waiting],
-        vehicle_types=sorted({t for job in waiting for t in vehicle_types_for(job.vehicle_type)}),
-        now=now,
-        max_age_s=max_age_s,
-        radius_m=radius_m,
-    )
-    by_id = {driver.id: driver for driver in drivers}
+    drivers = await free_for_window(ctx, waiting)
     solution = matching.solve(
         waiting,
         [
@@ -104,28 +96,23 @@ async def match_window(ctx: Ctx) -> int:
         radius_m=radius_m,
         waiting_weight=settings.dispatch_waiting_weight,
     )
+    # The rule decides each pair on the drivers as they are now (the matching only narrowed
+    # them, perhaps on a stale index): own orders, rejections, a job taken meanwhile.
+    claimed = await claim_pairs(
+        ctx.session,
+        [(facts[match.job_id], match.driver_id) for match in solution.matches],
+        now=now,
+        max_age_s=max_age_s,
+        max_radius_m=radius_m,
+        lock=not ctx.platform.db.is_sqlite,
+    )
     offered = 0
     for match in solution.matches:
-        job, job_facts = jobs[match.job_id], facts[match.job_id]
-        # The rule decides each pair (the matching only narrowed them): own orders, rejections.
-        block = feed.dispatch_block(
-            by_id[match.driver_id], job_facts, now=now, stale_after_s=max_age_s, radius_m=radius_m
-        )
-        if block is not None:
-            continue
-        claimed = await claim(
-            ctx.session,
-            job_facts,
-            [(match.driver_id, match.distance_m)],
-            now=now,
-            max_age_s=max_age_s,
-            max_radius_m=radius_m,
-            lock=not ctx.platform.db.is_sqlite,
-        )
-        if not claimed:
+        driver = claimed.get(match.job_id)
+        if driver is None:
             continue
         offer = await create_offer(
-            ctx, job, claimed[0].driver, match.distance_m, window_at=now, cost_m=round(match.cost)
+            ctx, jobs[match.job_id], driver, match.distance_m, window_at=now, cost_m=round(match.cost)
         )
         offered += offer is not None
     log.debug(

@@ -57,7 +57,7 @@ def eligible_drivers(*, vehicle_types: list[str], fresh_since: datetime | None) 
     return query
 
 
-_COLUMNS = (
+COLUMNS = (
     col(Driver.id),
     col(Driver.user_id),
     col(Driver.vehicle_type),
@@ -69,7 +69,7 @@ _COLUMNS = (
 )
 
 
-def _facts(row: Any) -> feed.DriverFacts:
+def facts_of_row(row: Any) -> feed.DriverFacts:
     driver_id, user_id, vehicle_type, status, online, lat, lng, position_at = row
     return feed.DriverFacts(
         id=driver_id,
@@ -83,11 +83,22 @@ def _facts(row: Any) -> feed.DriverFacts:
     )
 
 
+async def eligible_facts(session: AsyncSession) -> list[feed.DriverFacts]:
+    """Every driver that could be offered a job after a ping: approved, online, located
+    (stale or not), with its workload. What the in-memory index is built from."""
+    query = (
+        select(*COLUMNS)
+        .where(col(Driver.status) == "approved", col(Driver.online).is_(True))
+        .where(col(Driver.lat).is_not(None), col(Driver.lng).is_not(None))
+    )
+    return await feed.with_all_workload(session, [facts_of_row(row) for row in await session.execute(query)])
+
+
 def _within(rows: Any, lat: float, lng: float, radius_m: float) -> list[tuple[feed.DriverFacts, float]]:
     """The drivers of ``rows`` within ``radius_m`` of (lat, lng), with their distance."""
     near = []
     for row in rows:
-        facts = _facts(row)
+        facts = facts_of_row(row)
         assert facts.lat is not None and facts.lng is not None
         distance = haversine_m(lat, lng, facts.lat, facts.lng)
         if distance <= radius_m:
@@ -139,7 +150,7 @@ async def nearest_drivers(
     origin = h3.latlng_to_cell(lat, lng, H3_RESOLUTION)
     base = eligible_drivers(
         vehicle_types=vehicle_types, fresh_since=now - timedelta(seconds=max_age_s)
-    ).with_only_columns(*_COLUMNS)
+    ).with_only_columns(*COLUMNS)
     rule = _Rule(job, now, max_age_s, max_radius_m)
     if full_scan:
         # Every eligible driver measured, no cells: the ring search's baseline in the
@@ -181,20 +192,53 @@ def rings_covering(distance_m: float) -> int:
 
 
 async def _candidates(
-    session: AsyncSession, ranked: list[tuple[str, float]], lock_and_recheck: _Rule | None
+    session: AsyncSession, ranked: list[tuple[str, float]], recheck: _Rule | None, *, lock: bool = True
 ) -> list[Candidate]:
-    """The drivers of (id, distance) pairs, loaded whole, in the same order. Locked, they
-    are checked again: what they did before the lock was granted counts."""
+    """The drivers of (id, distance) pairs, loaded whole, in the same order. With ``recheck``
+    they are checked again by the rule, and with ``lock`` (PostgreSQL) locked first, skipping
+    any another transaction holds: what they did before the lock was granted counts."""
     if not ranked:
         return []
     query = select(Driver).where(col(Driver.id).in_([driver_id for driver_id, _ in ranked]))
-    if lock_and_recheck is not None:
+    if recheck is not None and lock:
         query = query.with_for_update(skip_locked=True, key_share=True)
     drivers = {driver.id: driver for driver in (await session.execute(query)).scalars()}
-    if lock_and_recheck is not None:
-        still = await lock_and_recheck.keep(session, [feed.DriverFacts.of(d) for d in drivers.values()])
+    if recheck is not None:
+        still = await recheck.keep(session, [feed.DriverFacts.of(d) for d in drivers.values()])
         drivers = {facts.id: drivers[facts.id] for facts in still}
     return [Candidate(drivers[driver_id], distance) for driver_id, distance in ranked if driver_id in drivers]
+
+
+async def claim_pairs(
+    session: AsyncSession,
+    pairs: list[tuple[feed.JobFacts, str]],
+    *,
+    now: datetime,
+    max_age_s: int,
+    max_radius_m: float,
+    lock: bool,
+) -> dict[str, Driver]:
+    """Job id -> its chosen driver, for the (job, driver id) pairs the rule still allows when
+    read now: the drivers loaded whole in one statement (with ``lock``, locked, skipping any
+    another transaction holds) and their workload in two more, whatever the number of pairs."""
+    if not pairs:
+        return {}
+    query = select(Driver).where(col(Driver.id).in_([driver_id for _, driver_id in pairs]))
+    if lock:
+        query = query.with_for_update(skip_locked=True, key_share=True)
+    drivers = {driver.id: driver for driver in (await session.execute(query)).scalars()}
+    facts = {
+        f.id: f for f in await feed.with_workload(session, [feed.DriverFacts.of(d) for d in drivers.values()])
+    }
+    return {
+        job.id: drivers[driver_id]
+        for job, driver_id in pairs
+        if driver_id in facts
+        and feed.dispatch_block(
+            facts[driver_id], job, now=now, stale_after_s=max_age_s, radius_m=max_radius_m
+        )
+        is None
+    }
 
 
 async def free_drivers_near(
@@ -213,13 +257,13 @@ async def free_drivers_near(
     boxes = [bounding_box(lat, lng, radius_m) for lat, lng in points]
     query = (
         eligible_drivers(vehicle_types=vehicle_types, fresh_since=now - timedelta(seconds=max_age_s))
-        .with_only_columns(*_COLUMNS)
+        .with_only_columns(*COLUMNS)
         .where(
             col(Driver.lat).between(min(b[0] for b in boxes), max(b[1] for b in boxes)),
             col(Driver.lng).between(min(b[2] for b in boxes), max(b[3] for b in boxes)),
         )
     )
-    drivers = await feed.with_workload(session, [_facts(row) for row in await session.execute(query)])
+    drivers = await feed.with_workload(session, [facts_of_row(row) for row in await session.execute(query)])
     return [d for d in drivers if feed.driver_block(d, now=now, stale_after_s=max_age_s) is None]
 
 
@@ -233,9 +277,10 @@ async def claim(
     max_radius_m: float,
     lock: bool,
 ) -> list[Candidate]:
-    """The drivers chosen for ``job`` (id, distance), loaded whole; with ``lock`` (PostgreSQL)
-    locked, skipping any another transaction holds, and checked again by the rule."""
-    return await _candidates(session, ranked, _Rule(job, now, max_age_s, max_radius_m) if lock else None)
+    """The drivers chosen for ``job`` (id, distance) from a source that may be stale (the
+    in-memory index), loaded whole and checked again by the rule; with ``lock`` (PostgreSQL)
+    locked first, skipping any another transaction holds."""
+    return await _candidates(session, ranked, _Rule(job, now, max_age_s, max_radius_m), lock=lock)
 
 
 async def why_nobody(
@@ -249,7 +294,7 @@ async def why_nobody(
     base = eligible_drivers(vehicle_types=vehicle_types_for(job.vehicle_type), fresh_since=None)
     near: list[tuple[feed.DriverFacts, float]] = []
     for start in range(0, len(cells), MAX_CELLS_PER_QUERY):
-        query = base.with_only_columns(*_COLUMNS).where(
+        query = base.with_only_columns(*COLUMNS).where(
             col(Driver.h3_cell).in_(cells[start : start + MAX_CELLS_PER_QUERY])
         )
         near += _within(await session.execute(query), job.lat, job.lng, max_radius_m)

@@ -13,12 +13,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from logistics.config import Settings
-from logistics.dispatch.candidates import nearest_drivers, why_nobody
+from logistics.dispatch.candidates import why_nobody
+from logistics.dispatch.search import nearest_for_job
 from logistics.errors import DomainError, ErrorCode
 from logistics.geo import bounding_box, haversine_m
 from logistics.job import feed
 from logistics.job.events import announce_dispatch, watch_feed
-from logistics.job.feed import vehicle_types_for
 from logistics.job.status import JobStatus
 from logistics.models import Driver, Job, JobOffer
 from logistics.platform import Ctx
@@ -148,18 +148,7 @@ async def offer_job_to_next_driver(ctx: Ctx, job: Job) -> JobOffer | None:
         return None
     facts = await feed.one_job_facts(ctx.session, job, ctx.now())
     now, max_age_s, max_radius_m = ctx.now(), settings.location_stale_after_s, settings.dispatch_max_radius_m
-    candidates = await nearest_drivers(
-        ctx.session,
-        lat=job.pickup_lat,
-        lng=job.pickup_lng,
-        vehicle_types=vehicle_types_for(job.vehicle_type),
-        job=facts,
-        want=3,
-        lock=not ctx.platform.db.is_sqlite,
-        now=now,
-        max_age_s=max_age_s,
-        max_radius_m=max_radius_m,
-    )
+    candidates = await nearest_for_job(ctx, facts, want=3)
     for candidate in candidates:
         offer = await create_offer(ctx, job, candidate.driver, candidate.distance_m)
         if offer is not None:

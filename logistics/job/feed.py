@@ -261,20 +261,32 @@ async def driver_facts(session: AsyncSession, drivers: Iterable[Driver]) -> dict
 
 async def with_workload(session: AsyncSession, drivers: list[DriverFacts]) -> list[DriverFacts]:
     """The same drivers with what they are doing now: an active job, a live offer."""
-    ids = [driver.id for driver in drivers]
-    if not ids:
+    if not drivers:
         return []
-    busy_rows = await session.execute(
-        select(col(Job.driver_id)).where(col(Job.driver_id).in_(ids), col(Job.status).in_(ACTIVE_STATUSES))
-    )
-    busy = {driver_id for (driver_id,) in busy_rows if driver_id is not None}
-    offer_rows = await session.execute(
-        select(col(JobOffer.driver_id), col(JobOffer.job_id)).where(
-            col(JobOffer.driver_id).in_(ids), col(JobOffer.status) == "pending"
-        )
-    )
-    offers = {driver_id: job_id for driver_id, job_id in offer_rows}
+    busy, offers = await _workload(session, [driver.id for driver in drivers])
     return [replace(d, busy=d.id in busy, live_offer_job=offers.get(d.id)) for d in drivers]
+
+
+async def with_all_workload(session: AsyncSession, drivers: list[DriverFacts]) -> list[DriverFacts]:
+    """:func:`with_workload` for a whole fleet: the active jobs and live offers read in full
+    (two statements) rather than through an IN list per chunk of drivers."""
+    busy, offers = await _workload(session, None)
+    return [replace(d, busy=d.id in busy, live_offer_job=offers.get(d.id)) for d in drivers]
+
+
+async def _workload(session: AsyncSession, ids: list[str] | None) -> tuple[set[str], dict[str, str]]:
+    busy_query = select(col(Job.driver_id)).where(
+        col(Job.driver_id).is_not(None), col(Job.status).in_(ACTIVE_STATUSES)
+    )
+    offer_query = select(col(JobOffer.driver_id), col(JobOffer.job_id)).where(
+        col(JobOffer.status) == "pending"
+    )
+    if ids is not None:
+        busy_query = busy_query.where(col(Job.driver_id).in_(ids))
+        offer_query = offer_query.where(col(JobOffer.driver_id).in_(ids))
+    busy = {driver_id for (driver_id,) in await session.execute(busy_query) if driver_id is not None}
+    offers = {driver_id: job_id for driver_id, job_id in await session.execute(offer_query)}
+    return busy, offers
 
 
 def as_if_open(job: JobFacts) -> JobFacts:

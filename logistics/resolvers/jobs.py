@@ -6,6 +6,7 @@ from sqlalchemy import exists, not_, select, update
 from sqlmodel import col
 
 from logistics.dispatch import offers
+from logistics.dispatch.index import touched
 from logistics.errors import DomainError, ErrorCode, validation_failed
 from logistics.geo import bounding_box, haversine_m
 from logistics.job import feed
@@ -233,6 +234,7 @@ async def accept_job(ctx: Ctx, driver: Driver, job_id: str) -> JobView:
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise DomainError(ErrorCode.OFFER_TAKEN, "another driver has taken this job")
+    touched(ctx.session, driver.id)  # busy now: dispatch's index reads the driver again
     await ctx.session.refresh(job)
     await offers.job_taken(ctx, job, driver)
     await record_transition(ctx, job, JobStatus.ACCEPTED, Step("driver"), moved_from=JobStatus.SEARCHING)

@@ -68,10 +68,12 @@ async def announce_positions(ctx: Ctx, positions: Sequence[Position]) -> None:
 
 
 def announce_flushed(platform: Platform) -> FlushHook:
-    """The ping buffer's hook: positions written in a batch reach their jobs' streams."""
+    """The ping buffer's hook: positions written in a batch reach their jobs' streams and
+    dispatch's index of drivers."""
     system = Principal(sub="system", name="positions", roles=frozenset({"system"}))
 
     async def hook(uow: UnitOfWork, positions: list[Position]) -> None:
+        platform.driver_sync.positions_written(uow, positions)
         await announce_positions(Ctx(uow, principal=system, platform=platform), positions)
 
     return hook

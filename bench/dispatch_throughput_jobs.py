@@ -1,0 +1,207 @@
+"""What ``dispatch_throughput`` does around its timed passes: the new searching jobs inserted
+in bulk, the offers a window made taken back, the fleet set free again between rates, and the
+CPU counters of the machine and of the PostgreSQL server read before and after each pass."""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlmodel import col
+
+from bench.dispatch_fleet import PointSampler
+from logistics.config import Settings
+from logistics.db import Database
+from logistics.dispatch.index import touched
+from logistics.job.status import JobStatus
+from logistics.models import Driver, Job, JobOffer
+from logistics.models.base import new_id
+from logistics.platform import Platform
+from logistics.pricing import price_trip
+
+# (share of the orders, items): the smallest vehicle that carries each is a bicycle, a
+# motorbike, a car and a van, beside a fleet of 35/25/30/10 % of them (``VEHICLE_MIX``).
+PARCELS: list[tuple[float, list[dict[str, Any]]]] = [
+    (0.55, [{"description": "Documents", "quantity": 1, "weight_kg": 1.5, "size": "small"}]),
+    (0.20, [{"description": "Box of books", "quantity": 1, "weight_kg": 15.0, "size": "medium"}]),
+    (0.20, [{"description": "Flat-pack shelf", "quantity": 1, "weight_kg": 40.0, "size": "large"}]),
+    (0.05, [{"description": "Washing machine", "quantity": 1, "weight_kg": 80.0, "size": "xlarge"}]),
+]
+
+
+def _stop(point: tuple[float, float], street: str, name: str) -> dict[str, Any]:
+    """A stop as ``Stop.model_dump(mode="json")`` stores it."""
+    return {
+        "address": {"line1": street, "line2": None, "city": "Berlin", "postcode": "10178", "country": "DE"},
+        "point": {"lat": point[0], "lng": point[1]},
+        "contact": {"name": name, "phone": "+49 30 5550000"},
+        "instructions": None,
+    }
+
+
+def job_rows(
+    n: int, sample: PointSampler, rng: random.Random, settings: Settings, start: datetime, window_s: float
+) -> list[dict[str, Any]]:
+    """``n`` cash orders as ``resolvers.orders.new_job`` makes them (priced like a quote, in
+    ``searching`` at once), created evenly over the window that begins at ``start``, each due
+    for dispatch from its creation."""
+    shares, parcels = [share for share, _ in PARCELS], [items for _, items in PARCELS]
+    rows = []
+    for i in range(n):
+        pickup, dropoff = sample(), sample()
+        items = rng.choices(parcels, shares)[0]
+        priced = price_trip(settings.regions, pickup, dropoff, items, None).columns()
+        at = start + timedelta(seconds=window_s * i / n)
+        customer = f"bench-customer-{rng.randrange(1_000_000)}"
+        rows.append(
+            {
+                "id": new_id(),
+                **priced,
+                "items": items,
+                "status": JobStatus.SEARCHING.value,
+                "customer_id": customer,
+                "customer_name": "Bench Customer",
+                "customer_phone": "+49 30 5550000",
+                "driver_id": None,
+                "created_by": "customer",
+                "creator_id": customer,
+                "notes": None,
+                "pickup": _stop(pickup, "Alexanderplatz 1", "Bench Sender"),
+                "dropoff": _stop(dropoff, "Oranienstrasse 10", "Bench Recipient"),
+                "pickup_lat": pickup[0],
+                "pickup_lng": pickup[1],
+                "payment_method": "cash",
+                "payment_status": "unpaid",
+                "quote_id": None,
+                "scheduled_at": None,
+                "cancellation": None,
+                "created_at": at,
+                "updated_at": at,
+                "accepted_at": None,
+                "completed_at": None,
+                "offer_count": 0,
+                "dispatch_after": at,
+                "dispatch_waiting": None,
+            }
+        )
+    return rows
+
+
+async def insert_jobs(db: Database, rows: list[dict[str, Any]]) -> None:
+    """One Core ``INSERT`` (executemany) for the window's jobs."""
+    async with db.write_engine.begin() as conn:
+        await conn.execute(insert(Job), rows)
+
+
+async def pool_size(db: Database, now: datetime) -> int:
+    """The jobs a window run at ``now`` reads: the new ones and any left unmatched before."""
+    query = (
+        select(func.count())
+        .select_from(Job)
+        .where(
+            col(Job.status) == JobStatus.SEARCHING,
+            col(Job.driver_id).is_(None),
+            col(Job.dispatch_after) <= now,
+        )
+    )
+    async with db.session(write=False) as session:
+        return int((await session.execute(query)).scalar_one())
+
+
+async def release_offers(platform: Platform) -> int:
+    """Take back every live offer as a cancelled order does (offer ``withdrawn``, job
+    ``cancelled``), in one transaction of the platform's database whose commit marks the
+    drivers for the index, as a change through the app would. Returns how many."""
+    now = platform.clock()
+    async with platform.db.session() as session:
+        live = (
+            await session.execute(
+                select(col(JobOffer.id), col(JobOffer.job_id), col(JobOffer.driver_id)).where(
+                    col(JobOffer.status) == "pending"
+                )
+            )
+        ).all()
+        if live:
+            await session.execute(
+                update(JobOffer)
+                .where(col(JobOffer.id).in_([offer_id for offer_id, _, _ in live]))
+                .values(status="withdrawn", reason="the job was cancelled", responded_at=now)
+            )
+            await session.execute(
+                update(Job)
+                .where(col(Job.id).in_([job_id for _, job_id, _ in live]))
+                .values(status=JobStatus.CANCELLED.value, dispatch_after=None, updated_at=now)
+            )
+            touched(session, *(driver_id for _, _, driver_id in live))
+        await session.commit()
+    return len(live)
+
+
+async def reset_fleet(platform: Platform) -> None:
+    """Every driver free and just located again: no offers, no jobs, positions stamped now,
+    and the index rebuilt from the database."""
+    now = platform.clock()
+    async with platform.db.write_engine.begin() as conn:
+        await conn.execute(delete(JobOffer))
+        await conn.execute(delete(Job))
+        await conn.execute(update(Driver).values(location_recorded_at=now))
+    await platform.drivers.rebuild(platform.db)
+
+
+# --- CPU beside this process's (Linux /proc; None elsewhere) ---------------------------------
+
+TICK_S = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+
+
+def _busy_s() -> float | None:
+    """CPU seconds the whole machine has spent busy (every core, every process)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) * TICK_S
+
+
+def _process_s(pid: int) -> float:
+    """CPU seconds (user and system) of a process; 0 if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * TICK_S
+
+
+def _is_postgres(pid: int) -> bool:
+    """Whether ``pid`` is a PostgreSQL process of this machine."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"postgres")
+    except OSError:
+        return False
+
+
+@dataclass
+class CpuMark:
+    busy_s: float | None
+    server_s: float | None
+    pids: list[int]
+
+
+async def cpu_mark(db: Database, pids: list[int] | None = None) -> CpuMark:
+    """The counters now. On PostgreSQL at a local server: the CPU of the backends serving this
+    database (read before a pass; read again after it for the same ones)."""
+    if pids is None and not db.is_sqlite:
+        async with db.session(write=False) as session:
+            query = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            pids = [int(pid) for (pid,) in await session.execute(query)]
+        if not all(_is_postgres(pid) for pid in pids):
+            pids = []  # a remote server: its CPU is out of reach
+    pids = pids or []
+    server = sum(_process_s(pid) for pid in pids) if pids else None
+    return CpuMark(_busy_s(), server, pids)
