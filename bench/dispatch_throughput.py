@@ -31,8 +31,9 @@ each rate R (jobs a second), ``--windows`` windows, each:
 2. timed: ``await run_once(platform)``, with ``time.perf_counter`` (wall) and
    ``time.process_time`` (CPU of this process, every thread: on SQLite the whole database work,
    on PostgreSQL only the client side). Around it, from ``/proc``: on a local PostgreSQL the CPU
-   of the server's backends for this database, and the CPU the rest of the machine used
-   meanwhile (``other load``: another program on the same core makes the wall time suspect);
+   of the server's backends for this database, and the CPU other processes used meanwhile on
+   the cores this one may run on (``others on core``: the database server, when it ran there,
+   or another program, which makes the wall time suspect);
 3. untimed: every offer the window made is taken back as a cancelled order would (offer
    ``withdrawn``, job ``cancelled``) in one transaction whose commit marks those drivers for the
    index, as any change made through the app does.
@@ -50,8 +51,9 @@ first rate warms the caches first.
 The table gives, per database and rate, the windows' wall and CPU time (p50 and max), the
 server's CPU, the share of the window the median pass used, the CPU per job (this process's
 plus the server's) and the rate it would take to fill one core at that cost (a linear
-extrapolation), the other load, and whether every window finished within the window; the goal
-line judges the 100 jobs/s rate by its worst window.
+extrapolation), the others' CPU on its core, and whether every window finished within the
+window; the goal line judges the 100 jobs/s rate by its worst window: its wall time, and its
+CPU with the server's, both shorter than the window.
 
 Caveats. No HTTP: jobs are inserted directly, not booked through the API (no quote, no timeline
 row, no events of their own), and nobody answers the offers. One process, with no other load
@@ -130,7 +132,7 @@ class Window:
     wall_s: float
     cpu_s: float
     server_s: float | None  # the PostgreSQL backends' CPU (local server only)
-    others_s: float | None  # CPU the rest of the machine used meanwhile: other load
+    others_s: float | None  # CPU others used on this process's cores meanwhile
 
 
 @dataclass
@@ -208,7 +210,7 @@ async def one_window(
     if before.server_s is not None and after.server_s is not None:
         server = after.server_s - before.server_s
     if before.busy_s is not None and after.busy_s is not None:
-        others = max(0.0, after.busy_s - before.busy_s - cpu - (server or 0.0))
+        others = max(0.0, after.busy_s - before.busy_s - cpu)
     # Let the index's publisher send the marks this pass committed, outside the clock.
     for _ in range(3):
         await asyncio.sleep(0)
@@ -267,15 +269,11 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:,.1f}"
 
 
-def known(values: list[float | None]) -> list[float]:
-    return [v for v in values if v is not None]
-
-
 def run_row(run: RateRun) -> list[str]:
     walls = [w.wall_s for w in run.windows]
     cpus = [w.cpu_s for w in run.windows]
-    servers = known([w.server_s for w in run.windows])
-    others = known([w.others_s for w in run.windows])
+    servers = [w.server_s for w in run.windows if w.server_s is not None]
+    others = [w.others_s for w in run.windows if w.others_s is not None]
     jobs = statistics.fmean(w.jobs for w in run.windows)
     # This process's CPU and, where it could be read, the database server's.
     both = [w.cpu_s + (w.server_s or 0.0) for w in run.windows]
@@ -302,13 +300,14 @@ def run_row(run: RateRun) -> list[str]:
 
 HEADERS = ["db", "jobs/s", "jobs/window", "pool", "offers", "wall p50 ms", "wall max ms", "CPU p50 ms"]
 HEADERS += ["CPU max ms", "server CPU p50 ms", "window used", "CPU/job ms", "jobs/s at 1 core"]
-HEADERS += ["other load max ms", "verdict"]
+HEADERS += ["others on core max ms", "verdict"]
 LEGEND = """\
 CPU: this process's (process_time). server CPU: the PostgreSQL backends' (local server, /proc).
 window used: wall p50 / window. CPU/job: p50 of (CPU + server CPU) per window / jobs per window;
-jobs/s at 1 core: its inverse, a linear extrapolation. other load: the CPU the rest of the
-machine used during a pass (/proc/stat, 10 ms ticks): well above a few ticks, the core may have
-been shared and the wall times are suspect."""
+jobs/s at 1 core: its inverse, a linear extrapolation. others on core: CPU other processes
+used on this process's cores during a pass (/proc/stat, 10 ms ticks; the PostgreSQL server
+counts when it ran there): on SQLite, well above a few ticks means the core was shared and the
+wall times are suspect."""
 
 
 def report(runs: list[RateRun], args: argparse.Namespace) -> None:
@@ -326,11 +325,14 @@ def report(runs: list[RateRun], args: argparse.Namespace) -> None:
         if goal is None:
             print(f"{GOAL_RATE:g} jobs/s on one core ({db}): not measured (no {GOAL_RATE:g} in --rates)")
             continue
+        # One core: each window's wall time, and its CPU with the server's, within the window.
         worst = max(w.wall_s for w in goal.windows)
+        worst_cpu = max(w.cpu_s + (w.server_s or 0.0) for w in goal.windows)
+        met = goal.keeps_up and worst_cpu < goal.window_s
         print(
-            f"{GOAL_RATE:g} jobs/s on one core ({db}): {'met' if goal.keeps_up else 'MISSED'}"
-            f" (worst window {ms(worst)} ms of {goal.window_s * 1000:,.0f} ms,"
-            f" {worst / goal.window_s:.1%})"
+            f"{GOAL_RATE:g} jobs/s on one core ({db}): {'met' if met else 'MISSED'} (worst window"
+            f" {ms(worst)} ms wall, {ms(worst_cpu)} ms CPU{' with the server' if db != 'sqlite' else ''},"
+            f" of {goal.window_s * 1000:,.0f} ms)"
         )
 
 

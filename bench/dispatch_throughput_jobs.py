@@ -159,13 +159,20 @@ TICK_S = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
 
 
 def _busy_s() -> float | None:
-    """CPU seconds the whole machine has spent busy (every core, every process)."""
+    """CPU seconds the cores this process may run on (``taskset``) have spent busy, whoever
+    used them."""
+    mine = {f"cpu{n}" for n in os.sched_getaffinity(0)} if hasattr(os, "sched_getaffinity") else set()
     try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        lines = Path("/proc/stat").read_text().splitlines()
     except OSError:
         return None
-    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
-    return (user + nice + system + irq + softirq) * TICK_S
+    busy = 0
+    for line in lines:
+        name, *values = line.split()
+        if name in mine:
+            user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in values[:7])
+            busy += user + nice + system + irq + softirq
+    return busy * TICK_S if mine else None
 
 
 def _process_s(pid: int) -> float:

@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     dispatch_loop: bool = True
     # greedy: each job is offered to its nearest free driver as soon as it is searching.
     # batch: every window, one min-cost matching of all waiting jobs to the free drivers.
-    dispatch_mode: Literal["greedy", "batch"] = "greedy"
+    dispatch_mode: Literal["greedy", "batch"] = "batch"
     dispatch_window_s: float = Field(default=2.0, gt=0, le=60)
     # Metres of pickup a second of waiting is worth in a window's matching: ten minutes outweigh
     # any pickup within the default radius, so no job starves (see dispatch.matching.solve).

@@ -150,3 +150,59 @@ async def test_two_processes_running_the_window_at_once_offer_each_job_once(
     live = await live_offers(platform)
     assert sorted(job for job, _ in live) == sorted(order["id"] for order in orders)
     assert len({driver for _, driver in live}) == 3
+
+
+async def test_cancelling_withdraws_the_offer_a_window_made_and_no_window_offers_it_again(
+    api: Api, platform: Platform, clock: Clock
+) -> None:
+    drivers = await three_drivers(api)
+    order = await api.order("cust-1", pickup=PICKUP)
+    await run_once(platform)
+
+    # when the customer cancels, then the offer is withdrawn and later windows leave the job be
+    await api.ok("PUT", f"/orders/{order['id']}/cancel", "cust-1", json={"reason": "changed my mind"})
+    assert outcomes(await offer_log(api, order["id"]), drivers) == [("near", "WITHDRAWN")]
+    clock.advance(seconds=2)
+    assert await run_once(platform) == (0, 0)
+
+
+async def test_a_restarted_process_runs_the_next_window_from_the_rows(
+    api: Api, platform: Platform, clock: Clock, settings: Settings
+) -> None:
+    # given a window's offer left unanswered by a process that then went away
+    drivers = await three_drivers(api)
+    order = await api.order("cust-1", pickup=PICKUP)
+    await run_once(platform)
+
+    # when a new process (its own index, built from the database) runs after the expiry
+    clock.advance(seconds=settings.offer_ttl_s + 1)
+    async with another_platform(settings, clock) as restarted:
+        assert restarted.drivers.ready
+        assert await run_once(restarted) == (1, 1)
+
+    # then the next nearest has the offer
+    assert outcomes(await offer_log(api, order["id"]), drivers) == [("near", "EXPIRED"), ("mid", "PENDING")]
+
+
+async def test_a_window_passes_over_the_busy_the_unfit_and_the_customer_itself(
+    api: Api, platform: Platform, clock: Clock
+) -> None:
+    # given, nearest first: a driver busy with a job, a bicycle (the order is for a van), the
+    # customer itself (also a driver), and a van 2 km away
+    busy = await api.register_driver("busy", vehicle="van", at=north_of(PICKUP, 100))
+    first = await api.order("cust-0", pickup=north_of(PICKUP, 100))
+    await run_once(platform)
+    await api.ok("PUT", f"/jobs/{first['id']}/accept", "busy")
+    await api.register_driver("bike", vehicle="bicycle", at=north_of(PICKUP, 200))
+    await api.register_driver("dual", vehicle="van", at=north_of(PICKUP, 300))
+    van = await api.register_driver("van", vehicle="van", at=north_of(PICKUP, 2000))
+
+    # when the customer orders a van delivery and a window runs
+    items = [{"description": "Wardrobe", "quantity": 1, "weight_kg": 20, "size": "xlarge"}]
+    order = await api.order("dual", pickup=PICKUP, items=items)
+    assert order["vehicle_type"] == "van"
+    clock.advance(seconds=2)
+    assert await run_once(platform) == (0, 1)
+
+    # then only the van far away is offered it
+    assert outcomes(await offer_log(api, order["id"]), {"van": van, "busy": busy}) == [("van", "PENDING")]

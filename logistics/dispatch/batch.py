@@ -19,6 +19,7 @@ connection, and the next window is solved by another.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, text
@@ -38,6 +39,8 @@ log = logging.getLogger("logistics.dispatch")
 # pg_try_advisory_xact_lock's key for "this process solves the current window".
 WINDOW_LOCK = 0x6C6F6769  # "logi"
 MAX_JOBS_PER_WINDOW = 5_000
+# Solves per window: the first, and again after the database refused some pairs.
+MAX_ROUNDS = 3
 
 
 def back_to_pool(ctx: Ctx, job: Job) -> None:
@@ -84,44 +87,62 @@ async def match_window(ctx: Ctx) -> int:
         waiting.append(_waiting(job, facts[job.id], now))
     if not waiting:
         return 0
-    max_age_s, radius_m = settings.location_stale_after_s, settings.dispatch_max_radius_m
-    drivers = await free_for_window(ctx, waiting)
-    solution = matching.solve(
-        waiting,
-        [
-            matching.FreeDriver(d.id, d.lat, d.lng, d.vehicle_type)
-            for d in drivers
-            if d.lat is not None and d.lng is not None
-        ],
-        radius_m=radius_m,
-        waiting_weight=settings.dispatch_waiting_weight,
-    )
-    # The rule decides each pair on the drivers as they are now (the matching only narrowed
-    # them, perhaps on a stale index): own orders, rejections, a job taken meanwhile.
-    claimed = await claim_pairs(
-        ctx.session,
-        [(facts[match.job_id], match.driver_id) for match in solution.matches],
-        now=now,
-        max_age_s=max_age_s,
-        max_radius_m=radius_m,
-        lock=not ctx.platform.db.is_sqlite,
-    )
-    offered = 0
-    for match in solution.matches:
-        driver = claimed.get(match.job_id)
-        if driver is None:
-            continue
-        offer = await create_offer(
-            ctx, jobs[match.job_id], driver, match.distance_m, window_at=now, cost_m=round(match.cost)
+    drivers = [
+        matching.FreeDriver(d.id, d.lat, d.lng, d.vehicle_type)
+        for d in await free_for_window(ctx, waiting)
+        if d.lat is not None and d.lng is not None
+    ]
+    offered, edges, solve_s = 0, 0, 0.0
+    for _ in range(MAX_ROUNDS):
+        solution = matching.solve(
+            waiting,
+            drivers,
+            radius_m=settings.dispatch_max_radius_m,
+            waiting_weight=settings.dispatch_waiting_weight,
         )
-        offered += offer is not None
+        edges, solve_s = edges + solution.edges, solve_s + solution.solve_s
+        # The rule decides each pair on the drivers as they are now: the matching only
+        # narrowed them, from an index that may be a moment behind.
+        claims = await claim_pairs(
+            ctx.session,
+            [(facts[match.job_id], match.driver_id) for match in solution.matches],
+            now=now,
+            max_age_s=settings.location_stale_after_s,
+            max_radius_m=settings.dispatch_max_radius_m,
+            lock=not ctx.platform.db.is_sqlite,
+        )
+        for match in solution.matches:
+            driver = claims.drivers.get(match.job_id)
+            if driver is not None:
+                offer = await create_offer(
+                    ctx, jobs[match.job_id], driver, match.distance_m, window_at=now, cost_m=round(match.cost)
+                )
+                offered += offer is not None
+        if not claims.unavailable and not claims.refused:
+            break
+        # The index thought them free: it reads them again before the next search.
+        ctx.platform.drivers.mark(claims.unavailable)
+        # Solve again without what the database refused, so that a job whose nearest driver
+        # may not take it (its own customer, say) is not left for a window that would choose
+        # the same pair again.
+        matched = {m.job_id for m in solution.matches if m.job_id in claims.drivers}
+        gone = claims.unavailable | {d.id for d in claims.drivers.values()}
+        refused: dict[str, set[str]] = {}
+        for job_id, driver_id in claims.refused:
+            refused.setdefault(job_id, set()).add(driver_id)
+        waiting = [
+            replace(job, excluded=job.excluded | refused.get(job.id, set()))
+            for job in waiting
+            if job.id not in matched
+        ]
+        drivers = [d for d in drivers if d.id not in gone]
     log.debug(
         "window: %d waiting, %d drivers, %d edges, %d offers in %.1f ms",
         len(waiting),
         len(drivers),
-        solution.edges,
+        edges,
         offered,
-        solution.solve_s * 1000,
+        solve_s * 1000,
     )
     return offered
 

@@ -9,7 +9,7 @@ the answer is the true nearest, on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -209,6 +209,18 @@ async def _candidates(
     return [Candidate(drivers[driver_id], distance) for driver_id, distance in ranked if driver_id in drivers]
 
 
+@dataclass
+class Claims:
+    """What the database said of a window's pairs: the drivers who may have their job now,
+    the drivers who can take no job now (busy, offline, stale, or held by another
+    transaction), and the pairs the rule refuses for the job alone (its own customer, a
+    driver who passed on it)."""
+
+    drivers: dict[str, Driver] = field(default_factory=dict)  # job id -> driver
+    unavailable: set[str] = field(default_factory=set)  # driver ids
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (job id, driver id)
+
+
 async def claim_pairs(
     session: AsyncSession,
     pairs: list[tuple[feed.JobFacts, str]],
@@ -217,28 +229,28 @@ async def claim_pairs(
     max_age_s: int,
     max_radius_m: float,
     lock: bool,
-) -> dict[str, Driver]:
-    """Job id -> its chosen driver, for the (job, driver id) pairs the rule still allows when
-    read now: the drivers loaded whole in one statement (with ``lock``, locked, skipping any
-    another transaction holds) and their workload in two more, whatever the number of pairs."""
+) -> Claims:
+    """The (job, driver id) pairs of a window, decided by the rule on the drivers as they
+    are now: loaded whole in one statement (with ``lock``, locked, skipping any another
+    transaction holds) and their workload in two more, whatever the number of pairs."""
+    claims = Claims()
     if not pairs:
-        return {}
+        return claims
     query = select(Driver).where(col(Driver.id).in_([driver_id for _, driver_id in pairs]))
     if lock:
         query = query.with_for_update(skip_locked=True, key_share=True)
     drivers = {driver.id: driver for driver in (await session.execute(query)).scalars()}
-    facts = {
-        f.id: f for f in await feed.with_workload(session, [feed.DriverFacts.of(d) for d in drivers.values()])
-    }
-    return {
-        job.id: drivers[driver_id]
-        for job, driver_id in pairs
-        if driver_id in facts
-        and feed.dispatch_block(
-            facts[driver_id], job, now=now, stale_after_s=max_age_s, radius_m=max_radius_m
-        )
-        is None
-    }
+    loaded = await feed.with_workload(session, [feed.DriverFacts.of(d) for d in drivers.values()])
+    facts = {f.id: f for f in loaded}
+    for job, driver_id in pairs:
+        now_facts = facts.get(driver_id)
+        if now_facts is None or feed.driver_block(now_facts, now=now, stale_after_s=max_age_s) is not None:
+            claims.unavailable.add(driver_id)
+        elif feed.dispatch_block(now_facts, job, now=now, stale_after_s=max_age_s, radius_m=max_radius_m):
+            claims.refused.append((job.id, driver_id))
+        else:
+            claims.drivers[job.id] = drivers[driver_id]
+    return claims
 
 
 async def free_drivers_near(

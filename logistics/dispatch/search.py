@@ -49,9 +49,13 @@ async def nearest_for_job(ctx: Ctx, job: feed.JobFacts, *, want: int) -> list[Ca
         keep=allowed,
     )
     ranked = [(driver.id, distance) for driver, distance in found]
-    return await claim(
+    claimed = await claim(
         ctx.session, job, ranked, now=now, max_age_s=max_age_s, max_radius_m=radius_m, lock=lock
     )
+    # Those the database refused (busy, or locked by another transaction), the index reads
+    # again before its next search.
+    index.mark({driver_id for driver_id, _ in ranked} - {c.driver.id for c in claimed})
+    return claimed
 
 
 async def free_for_window(ctx: Ctx, waiting: list[matching.WaitingJob]) -> list[feed.DriverFacts]:
