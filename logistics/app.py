@@ -38,6 +38,7 @@ from logistics.rest_compat import (
     webhooks,
 )
 from logistics.storage import Storage
+from logistics.web import assets as web
 
 REST_PREFIX = "/client/logistics"
 GRAPHQL_PATH = "/graphql"
@@ -142,6 +143,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             '`Authorization: Bearer <JWT>`. Errors are `{"error": {"code", "message", "details"}}`.'
         ),
         lifespan=lifespan,
+        # Served by web.assets on the vendored Swagger UI and ReDoc (FastAPI's load a CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.platform = platform
     logging.getLogger("uvicorn.access").addFilter(QUIET_PINGS)
@@ -160,6 +164,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     if settings.payments_sandbox:
         sandbox.install(app, platform, REST_PREFIX)
     app.include_router(webhooks.router)
+    web.install(app)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from alembic.config import Config
+from sqlalchemy.engine import make_url
 
 from logistics.config import Settings
 
@@ -27,13 +28,51 @@ def migrate(settings: Settings) -> None:
     command.upgrade(alembic_config(settings.database_url), "head")
 
 
+def banner(settings: Settings, host: str, port: int) -> str:
+    """Where everything is, printed at start."""
+    # Listening on every interface: the links point at this machine.
+    every_interface = host in ("0.0.0.0", "::")  # noqa: S104 (a comparison, not a bind)
+    base = f"http://{'127.0.0.1' if every_interface else host}:{port}"
+    database = make_url(settings.database_url)
+    where = (
+        f"{Path(database.database or '').resolve()} (SQLite)"
+        if database.get_backend_name() == "sqlite"
+        else database.render_as_string(hide_password=True)
+    )
+    lines = [
+        f"Logistics ({settings.env}) on {base}",
+        f"  start page   {base}/",
+        f"  GraphiQL     {base}/graphql",
+        f"  Swagger UI   {base}/docs",
+        f"  ReDoc        {base}/redoc",
+        f"  REST         {base}/client/logistics",
+        f"  database     {where}",
+        f"  broadcast    {settings.broadcast_url}",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="logistics", description="The delivery platform's server.")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="migrate the database and serve both edges")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve = sub.add_parser(
+        "serve",
+        help="migrate the database and serve both edges",
+        description=(
+            "Migrate the database, then serve REST (/client/logistics), GraphQL (/graphql, with "
+            "subscriptions) and the browser tools. Everything else is set by LOGISTICS_* "
+            "environment variables or a .env file (README, Configuration)."
+        ),
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes (default: %(default)s); more than one needs a shared broker "
+        "(LOGISTICS_BROADCAST_URL=redis://...) and PostgreSQL",
+    )
     serve.add_argument(
         "--access-log",
         action=argparse.BooleanOptionalAction,
@@ -84,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     migrate(settings)
+    print(banner(settings, args.host, args.port), flush=True)
     uvicorn.run(
         "logistics.app:create_app",
         factory=True,

@@ -111,7 +111,9 @@ class Settings(BaseSettings):
     storage_dir: Path = Path("./storage")
     max_upload_mb: int = 10
     max_json_body_kb: int = 1024
-    driver_auto_approve: bool = False
+    # Unset: drivers are approved at registration in development (a newcomer can walk a job
+    # without an ops token) and wait for ops everywhere else; set true, refused in production.
+    driver_auto_approve: bool | None = None
     offer_ttl_s: int = 30
     dispatch_max_offers: int = 5
     dispatch_max_radius_m: int = 10_000
@@ -198,12 +200,23 @@ class Settings(BaseSettings):
             )
         if not self.encryption_key:
             raise RuntimeError("LOGISTICS_ENCRYPTION_KEY (a Fernet key) must be set in production")
+        if self.driver_auto_approve:
+            raise RuntimeError(
+                "LOGISTICS_DRIVER_AUTO_APPROVE is for development only: in production ops review "
+                "drivers (the approveDriver mutation)"
+            )
         # The sandbox answers "paid" for a test card number: in production that is free deliveries.
         if self.payments_sandbox or self.payout_provider == "sandbox":
             raise RuntimeError(
                 "the payments sandbox is for development only: unset LOGISTICS_PAYMENTS_SANDBOX "
                 "(and a LOGISTICS_PAYOUT_PROVIDER of sandbox) in production"
             )
+
+    @property
+    def approves_drivers_at_once(self) -> bool:
+        if self.driver_auto_approve is not None:
+            return self.driver_auto_approve
+        return self.env == "development"
 
     @property
     def payout_provider_name(self) -> Literal["manual", "stripe", "sandbox"]:

@@ -44,7 +44,7 @@ async def register_driver(ctx: Ctx, data: RegisterIn) -> DriverView:
     now = ctx.now()
     driver = Driver(
         user_id=ctx.principal.sub,
-        status="approved" if ctx.settings.driver_auto_approve else "pending_review",
+        status="approved" if ctx.settings.approves_drivers_at_once else "pending_review",
         name=data.name,
         phone=data.phone,
         vehicle_type=data.vehicle.type.value,

@@ -11,7 +11,7 @@ from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import MaxTokensLimiter, ValidationCache
@@ -34,6 +34,7 @@ from logistics.schema.mutation import Mutation
 from logistics.schema.query import Query
 from logistics.schema.subscription import Subscription
 from logistics.schema.websocket import AuthenticatedTransportWSHandler
+from logistics.web.assets import graphiql_page
 
 
 class PerEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -114,6 +115,10 @@ class LogisticsGraphQL(GraphQL[GraphQLContext, None]):
             return parse_json(data)
         except DomainError as exc:
             raise json.JSONDecodeError(exc.message, str(data), 0) from exc
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # GraphiQL on the assets the server serves itself: Strawberry's page loads a CDN.
+        return HTMLResponse(graphiql_page())
 
     def __init__(self, platform: Platform) -> None:
         super().__init__(
