@@ -4,8 +4,9 @@ The goal measured: "100 new jobs a second are dispatched on one core without the
 behind". In ``DISPATCH_MODE=batch`` the dispatch loop runs ``dispatch.loop.run_once`` once every
 ``dispatch_window_s`` (2 s): it flushes buffered positions, expires due offers, then
 ``dispatch.batch.match_window`` reads the waiting jobs, finds free drivers in the process's
-in-memory driver index, solves one min-cost matching and writes one offer per match. A window
-falls behind when that pass takes longer than the window itself.
+in-memory driver index, solves a min-cost matching (again, without them, if the database
+refuses some pairs) and writes one offer per match. A window falls behind when that pass takes
+longer than the window itself.
 
 Run from the repository root with the venv active, pinned to one core::
 

@@ -39,6 +39,7 @@ from logistics.rest_compat import (
 )
 from logistics.storage import Storage
 from logistics.web import assets as web
+from logistics.web import tracking as tracking_page
 
 REST_PREFIX = "/client/logistics"
 GRAPHQL_PATH = "/graphql"
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         sandbox.install(app, platform, REST_PREFIX)
     app.include_router(webhooks.router)
     web.install(app)
+    tracking_page.install(app)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

@@ -128,6 +128,12 @@ class Settings(BaseSettings):
     # any pickup within the default radius, so no job starves (see dispatch.matching.solve).
     dispatch_waiting_weight: float = Field(default=16.7, ge=0)
     location_stale_after_s: int = 120
+    # The public tracking page: the address links are built on, how long a delivered job's
+    # link still answers, and the map's tiles ("" draws the map without any).
+    public_url: str = "http://127.0.0.1:8000"
+    tracking_link_ttl_s: int = Field(default=24 * 3600, ge=0)
+    tracking_tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tracking_tile_attribution: str = "© OpenStreetMap contributors"
     # Pings of known, fresh drivers are written in one batch this often; 0 writes each ping
     # in its own transaction. A kill -9 may lose this much of the newest positions.
     location_flush_s: float = Field(default=0.5, ge=0, le=5)

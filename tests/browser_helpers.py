@@ -26,9 +26,8 @@ CHROMIUM = os.environ.get("LOGISTICS_TEST_CHROMIUM") or shutil.which("chromium")
 async def serving(app: object) -> AsyncIterator[str]:
     """The app (its lifespan already entered by the ``app`` fixture) on http://127.0.0.1:PORT."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )  # type: ignore[arg-type]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

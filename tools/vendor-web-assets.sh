@@ -18,6 +18,7 @@ PACKAGES=(
     "@graphiql/plugin-explorer@1.0.2 dist/index.umd.js dist/style.css"
     "swagger-ui-dist@5.17.14 swagger-ui-bundle.js swagger-ui.css favicon-32x32.png"
     "redoc@2.1.5 bundles/redoc.standalone.js bundles/redoc.standalone.js.LICENSE.txt"
+    "leaflet@1.9.4 dist/leaflet.js dist/leaflet.css dist/images/marker-icon.png dist/images/marker-icon-2x.png dist/images/marker-shadow.png dist/images/layers.png dist/images/layers-2x.png"
 )
 
 work="$(mktemp -d)"

@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from logistics.config import Region, Settings
 from logistics.dispatch.offers import progress
+from logistics.job import tracking_link
 from logistics.job.eta import job_eta
 from logistics.job.status import JobStatus
 from logistics.models import Driver, Job, JobEvent, JobImage, JobOffer, Quote, Upload
@@ -188,6 +189,9 @@ async def job_views(
                 eta=job_eta(job, region, driver or feed_driver, settings, now),
                 offer=OfferSummary(id=offer.id, expires_at=offer.expires_at) if offer else None,
                 dispatch=progress(settings, job, live=job.id in live_offers),
+                tracking_url=tracking_link.url_for(settings, job.id)
+                if viewer in ("customer", "ops")
+                else None,
             )
         )
     return views

@@ -129,6 +129,12 @@ class JobView(Shape):
     eta: Eta | None = None
     offer: OfferSummary | None = None
     dispatch: DispatchProgress | None = None
+    tracking_url: str | None = Field(
+        default=None,
+        description="The public tracking page, for the customer to share (no login needed). "
+        "Shown to the customer and ops only; it stops answering when the order is cancelled "
+        "and a while after delivery.",
+    )
 
 
 class JobPage(Page[JobView]):
