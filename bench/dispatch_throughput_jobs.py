@@ -15,14 +15,13 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlmodel import col
 
 from bench.dispatch_fleet import PointSampler
+from bench.job_rows import cash_job
 from logistics.config import Settings
 from logistics.db import Database
 from logistics.dispatch.index import touched
 from logistics.job.status import JobStatus
 from logistics.models import Driver, Job, JobOffer
-from logistics.models.base import new_id
 from logistics.platform import Platform
-from logistics.pricing import price_trip
 
 # (share of the orders, items): the smallest vehicle that carries each is a bicycle, a
 # motorbike, a car and a van, beside a fleet of 35/25/30/10 % of them (``VEHICLE_MIX``).
@@ -32,16 +31,6 @@ PARCELS: list[tuple[float, list[dict[str, Any]]]] = [
     (0.20, [{"description": "Flat-pack shelf", "quantity": 1, "weight_kg": 40.0, "size": "large"}]),
     (0.05, [{"description": "Washing machine", "quantity": 1, "weight_kg": 80.0, "size": "xlarge"}]),
 ]
-
-
-def _stop(point: tuple[float, float], street: str, name: str) -> dict[str, Any]:
-    """A stop as ``Stop.model_dump(mode="json")`` stores it."""
-    return {
-        "address": {"line1": street, "line2": None, "city": "Berlin", "postcode": "10178", "country": "DE"},
-        "point": {"lat": point[0], "lng": point[1]},
-        "contact": {"name": name, "phone": "+49 30 5550000"},
-        "instructions": None,
-    }
 
 
 def job_rows(
@@ -54,40 +43,20 @@ def job_rows(
     rows = []
     for i in range(n):
         pickup, dropoff = sample(), sample()
-        items = rng.choices(parcels, shares)[0]
-        priced = price_trip(settings.regions, pickup, dropoff, items, None).columns()
         at = start + timedelta(seconds=window_s * i / n)
         customer = f"bench-customer-{rng.randrange(1_000_000)}"
+        items = rng.choices(parcels, shares)[0]
         rows.append(
-            {
-                "id": new_id(),
-                **priced,
-                "items": items,
-                "status": JobStatus.SEARCHING.value,
-                "customer_id": customer,
-                "customer_name": "Bench Customer",
-                "customer_phone": "+49 30 5550000",
-                "driver_id": None,
-                "created_by": "customer",
-                "creator_id": customer,
-                "notes": None,
-                "pickup": _stop(pickup, "Alexanderplatz 1", "Bench Sender"),
-                "dropoff": _stop(dropoff, "Oranienstrasse 10", "Bench Recipient"),
-                "pickup_lat": pickup[0],
-                "pickup_lng": pickup[1],
-                "payment_method": "cash",
-                "payment_status": "unpaid",
-                "quote_id": None,
-                "scheduled_at": None,
-                "cancellation": None,
-                "created_at": at,
-                "updated_at": at,
-                "accepted_at": None,
-                "completed_at": None,
-                "offer_count": 0,
-                "dispatch_after": at,
-                "dispatch_waiting": None,
-            }
+            cash_job(
+                settings,
+                pickup,
+                dropoff,
+                items,
+                customer=customer,
+                status=JobStatus.SEARCHING.value,
+                created_at=at,
+                dispatch_after=at,
+            )
         )
     return rows
 

@@ -24,12 +24,12 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.job_rows import cash_job
 from logistics.auth import mint_token
 from logistics.config import Settings
 from logistics.geo import cell_of
 from logistics.models import Driver, Job, JobEvent
 from logistics.models.base import new_id
-from logistics.pricing import price_trip
 
 JWT_SECRET = "hotpaths-benchmark-secret-0123456789abcdef"
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/logistics_bench"
@@ -106,15 +106,6 @@ async def migrate(url: str, workdir: Path) -> None:
         raise RuntimeError(f"logistics migrate failed:\n{output.decode(errors='replace')[-2000:]}")
 
 
-def _stop(point: tuple[float, float], line1: str) -> dict[str, Any]:
-    return {
-        "address": {"line1": line1, "line2": None, "city": "Berlin", "postcode": "10178", "country": "DE"},
-        "point": {"lat": point[0], "lng": point[1]},
-        "contact": {"name": "Kim Example", "phone": "+49 30 1234567"},
-        "instructions": "Ring twice",
-    }
-
-
 def _point(rng: random.Random) -> tuple[float, float]:
     return round(rng.uniform(*LAT_RANGE), 6), round(rng.uniform(*LNG_RANGE), 6)
 
@@ -163,42 +154,26 @@ def job_rows(
     j: int, driver: dict[str, Any], settings: Settings, rng: random.Random, now: datetime
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     pickup, dropoff = _point(rng), _point(rng)
-    priced = price_trip(settings.regions, pickup, dropoff, ITEMS, None).columns()
-    job_id, customer = new_id(), f"hp-customer-{j}"
+    customer = f"hp-customer-{j}"
     created, accepted, started = (
         now - timedelta(minutes=6),
         now - timedelta(minutes=5),
         now - timedelta(minutes=4),
     )
-    job = {
-        "id": job_id,
-        **priced,
-        "items": ITEMS,
-        "status": "pickup_started",
-        "customer_id": customer,
-        "customer_name": f"Bench {customer}",
-        "customer_phone": "+49 30 5550000",
-        "driver_id": driver["id"],
-        "created_by": "customer",
-        "creator_id": customer,
-        "notes": None,
-        "pickup": _stop(pickup, "Alexanderplatz 1"),
-        "dropoff": _stop(dropoff, "Oranienstrasse 10"),
-        "pickup_lat": pickup[0],
-        "pickup_lng": pickup[1],
-        "payment_method": "cash",
-        "payment_status": "unpaid",
-        "quote_id": None,
-        "scheduled_at": None,
-        "cancellation": None,
-        "created_at": created,
-        "updated_at": started,
-        "accepted_at": accepted,
-        "completed_at": None,
-        "offer_count": 1,
-        "dispatch_after": None,
-        "dispatch_waiting": None,
-    }
+    job = cash_job(
+        settings,
+        pickup,
+        dropoff,
+        ITEMS,
+        customer=customer,
+        status="pickup_started",
+        created_at=created,
+        driver_id=driver["id"],
+        updated_at=started,
+        accepted_at=accepted,
+        offer_count=1,
+    )
+    job_id = job["id"]
     steps = [
         ("searching", created, "customer", customer, None),
         ("accepted", accepted, "driver", driver["user_id"], None),

@@ -4,7 +4,17 @@ from typing import cast
 
 import strawberry
 
-from logistics.resolvers import drivers, init, jobs, media, messaging, offer_log, order_tracking, orders
+from logistics.resolvers import (
+    drivers,
+    init,
+    jobs,
+    media,
+    messaging,
+    offer_log,
+    ops_map,
+    order_tracking,
+    orders,
+)
 from logistics.schema import types as t
 from logistics.schema.context import call
 from logistics.schema.fields import Ctx, job_page_field, page_field
@@ -92,3 +102,14 @@ class Query:
     )
     async def offer_log(self, info: Ctx, job_id: strawberry.ID) -> t.OfferLog:
         return t.OfferLog.from_pydantic(await call(info, offer_log.offer_log, str(job_id)))
+
+    @strawberry.field(
+        description="The live ops map's snapshot (ops role): online drivers (stale ones marked) and "
+        "the jobs under way with their live offers; at most `limit` of each (1 to 5,000)."
+    )
+    async def ops_map(self, info: Ctx, limit: int = 2_000) -> t.OpsMap:
+        return t.OpsMap.from_pydantic(await call(info, ops_map.ops_map, limit))
+
+    @strawberry.field(description="A job's timeline and dispatch, as the ops map shows it (ops role).")
+    async def ops_job(self, info: Ctx, job_id: strawberry.ID) -> t.OpsJob:
+        return t.OpsJob.from_pydantic(await call(info, ops_map.ops_job, str(job_id)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from strawberry.experimental.pydantic import type as from_shape
 
-from logistics.shapes import common, dispatch, drivers, events, jobs, media, messaging, money, quotes
+from logistics.shapes import common, dispatch, drivers, events, jobs, media, messaging, money, ops_map, quotes
 
 
 @from_shape(
@@ -262,6 +262,31 @@ class OfferLogEntry:
 
 @from_shape(model=dispatch.OfferLog, all_fields=True, name="OfferLog")
 class OfferLog:
+    pass
+
+
+@from_shape(model=ops_map.OpsMapDriver, all_fields=True, name="OpsMapDriver")
+class OpsMapDriver:
+    pass
+
+
+@from_shape(model=ops_map.OpsMapOffer, all_fields=True, name="OpsMapOffer")
+class OpsMapOffer:
+    pass
+
+
+@from_shape(model=ops_map.OpsMapJob, all_fields=True, name="OpsMapJob")
+class OpsMapJob:
+    pass
+
+
+@from_shape(model=ops_map.OpsMap, all_fields=True, name="OpsMap")
+class OpsMap:
+    pass
+
+
+@from_shape(model=ops_map.OpsJob, all_fields=True, name="OpsJob")
+class OpsJob:
     pass
 
 

@@ -13,6 +13,8 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from logistics.config import Settings
+
 WEB = Path(__file__).resolve().parent
 STATIC_PATH = "/static"
 VENDOR = f"{STATIC_PATH}/vendor"
@@ -50,6 +52,17 @@ def graphiql_page() -> str:
     return page
 
 
+def ops_page(settings: Settings) -> str:
+    """The live ops map (``pages/ops.html``), told where its tiles come from."""
+    tiles = None
+    if settings.tracking_tile_url:
+        tiles = {"url": settings.tracking_tile_url, "attribution": settings.tracking_tile_attribution}
+    page = (WEB / "pages" / "ops.html").read_text(encoding="utf-8")
+    # JSON inside a <script type="application/json">: "</" cannot end the element early.
+    config = json.dumps({"graphql": GRAPHQL_PATH, "tiles": tiles}).replace("</", "<\\/")
+    return page.replace("{vendor}", VENDOR).replace("{static}", STATIC_PATH).replace("{config}", config)
+
+
 def install(app: FastAPI) -> None:
     """The static files, the start page and the documentation pages (FastAPI's own, pointed
     at local assets; the app is created with ``docs_url=None`` and ``redoc_url=None``)."""
@@ -60,6 +73,11 @@ def install(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def start(_request: Request) -> HTMLResponse:
         return HTMLResponse(start_page)
+
+    @app.get("/ops", include_in_schema=False)
+    async def ops(request: Request) -> HTMLResponse:
+        # The page holds no data: it asks GraphQL (opsMap, opsJob) with the token ops paste.
+        return HTMLResponse(ops_page(request.app.state.platform.settings))
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(_request: Request) -> HTMLResponse:

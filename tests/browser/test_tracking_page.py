@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import pytest
 from playwright.async_api import Browser, Page, ViewportSize
 
-from logistics.config import Settings
 from logistics.platform import Platform
 from logistics.pubsub import location_channel
-from tests.browser_helpers import Watched, chromium, serving, watched_page
+from tests.browser_helpers import Watched, watched_page
 from tests.conftest import Clock
 from tests.dispatch_helpers import PICKUP, north_of
 from tests.factories import Api, png_bytes, quote_body, stop
@@ -28,29 +26,11 @@ from tests.realtime_helpers import wait_subscribed
 TIMEOUT_MS = 20_000
 PHONE = ViewportSize(width=390, height=844)
 DESKTOP = ViewportSize(width=1280, height=800)
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 # A second job across town, so that nothing of it can be mistaken for the first one's.
 BRANDENBURGER_TOR = {"lat": 52.5163, "lng": 13.3777}
 BERGMANNSTRASSE = {"lat": 52.4890, "lng": 13.3900}
 DRIVER_MARKER = "[data-testid=driver]"
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    # No tile layer: the map draws its own shapes alone, so the page asks nothing of another host.
-    return settings.model_copy(update={"tracking_tile_url": ""})
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-async def base_url(app: object) -> AsyncIterator[str]:
-    async with serving(app) as url:
-        yield url
 
 
 @asynccontextmanager

@@ -6,28 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
-import pytest
 from playwright.async_api import Browser
 
 from logistics.platform import Platform
-from tests.browser_helpers import chromium, serving, watched_page
+from tests.browser_helpers import watched_page
 from tests.factories import Api
 
 TIMEOUT_MS = 20_000
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-async def base_url(app: object) -> AsyncIterator[str]:
-    async with serving(app) as url:
-        yield url
 
 
 def graphiql_state(query: str, headers: dict[str, str]) -> str:
