@@ -1,15 +1,16 @@
-"""``logistics serve | migrate | token``."""
+"""``logistics serve | migrate | token | demo``."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
-from logistics.config import Settings
+from logistics.config import Settings, local_url
 
 ROOT = Path(__file__).resolve().parent
 
@@ -30,9 +31,7 @@ def migrate(settings: Settings) -> None:
 
 def banner(settings: Settings, host: str, port: int) -> str:
     """Where everything is, printed at start."""
-    # Listening on every interface: the links point at this machine.
-    every_interface = host in ("0.0.0.0", "::")  # noqa: S104 (a comparison, not a bind)
-    base = f"http://{'127.0.0.1' if every_interface else host}:{port}"
+    base = local_url(host, port)
     database = make_url(settings.database_url)
     where = (
         f"{Path(database.database or '').resolve()} (SQLite)"
@@ -45,6 +44,7 @@ def banner(settings: Settings, host: str, port: int) -> str:
         f"  GraphiQL     {base}/graphql",
         f"  Swagger UI   {base}/docs",
         f"  ReDoc        {base}/redoc",
+        f"  ops map      {base}/ops",
         f"  REST         {base}/client/logistics",
         f"  database     {where}",
         f"  broadcast    {settings.broadcast_url}",
@@ -76,8 +76,16 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--access-log",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="a line per request on stdout (about a tenth of a busy worker's CPU)",
+        # None: on, except with --demo, whose requests would bury its status line.
+        default=None,
+        help="a line per request on stdout (about a tenth of a busy worker's CPU; default: on, "
+        "off with --demo)",
+    )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="once the server answers, also run the fleet simulator (logistics demo) against it "
+        "with a few drivers and an order about every 10 s; one Ctrl-C stops both",
     )
     sub.add_parser("migrate", help="apply database migrations")
     token = sub.add_parser("token", help="print a development JWT signed with the configured secret")
@@ -86,6 +94,20 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--phone")
     token.add_argument("--role", action="append", default=[], choices=["merchant", "ops"])
     token.add_argument("--hours", type=float, default=12)
+    from logistics import demo
+
+    demo_parser = sub.add_parser(
+        "demo",
+        help="simulate a fleet of drivers and customers against a server",
+        description=(
+            "Drive a running server through its public HTTP API: drivers register, go online and "
+            "answer offers, customers order (cash, or cards through the payments sandbox), every "
+            "job is driven to completed, rated and tipped. Tokens are minted with this machine's "
+            "LOGISTICS_JWT_SECRET, which must be the server's. Ctrl-C (or --duration) stops it: "
+            "drivers go offline, orders still searching are cancelled, a summary is printed."
+        ),
+    )
+    demo.add_arguments(demo_parser)
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -112,6 +134,18 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         return 0
+    if args.command == "demo":
+        if not any(alg.startswith("HS") for alg in settings.jwt_algorithms):
+            print("demo: minting tokens needs an HS* algorithm and LOGISTICS_JWT_SECRET", file=sys.stderr)
+            return 2
+        return demo.run(demo.from_args(args), settings)
+    access_log = args.access_log if args.access_log is not None else not args.demo
+    if args.demo:
+        from logistics.demo.serve import serve_with_demo
+
+        serve_args = ["--host", args.host, "--port", str(args.port), "--workers", str(args.workers)]
+        serve_args.append("--access-log" if access_log else "--no-access-log")
+        return serve_with_demo(serve_args, args.host, args.port, settings)
     import uvicorn
 
     settings.check_production()
@@ -122,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if "LOGISTICS_PUBLIC_URL" not in os.environ:
+        # Tracking links point at this server unless the deployment says where it is reached.
+        os.environ["LOGISTICS_PUBLIC_URL"] = local_url(args.host, args.port)
     migrate(settings)
     print(banner(settings, args.host, args.port), flush=True)
     uvicorn.run(
@@ -130,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        access_log=args.access_log,
+        access_log=access_log,
         proxy_headers=True,
         # permessage-deflate costs ~50 KB and CPU per live subscription for small JSON frames.
         ws_per_message_deflate=False,

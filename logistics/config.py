@@ -255,3 +255,12 @@ class Settings(BaseSettings):
             if region.id == region_id:
                 return region
         return self.default_region
+
+
+def local_url(host: str, port: int) -> str:
+    """Where a server listening on ``host:port`` answers from this machine."""
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 (a comparison, not a bind)
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"

@@ -4,19 +4,15 @@ row: every step answers, and the customer's tracking shows the delivery complete
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.realtime_helpers import free_port
+from tests.served import logistics_serve
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 DEFAULT_BASE = "http://127.0.0.1:8000"
@@ -47,37 +43,11 @@ def documents(output: str) -> list[Any]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """``logistics serve`` on a free port, on its embedded defaults in an empty directory."""
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LOGISTICS_")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    process = subprocess.Popen(  # noqa: S603  (our own interpreter, a fixed argv)
-        [sys.executable, "-m", "logistics.cli", "serve", "--port", str(port), "--no-access-log"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.communicate()[0]
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-        yield base, env
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=30)[0]
+    with logistics_serve(tmp_path) as served:
+        yield served.base, served.env
     # start-up says where everything is
-    assert f"GraphiQL     {base}/graphql" in output, output
-    assert f"{tmp_path / 'logistics.db'} (SQLite)" in output, output
+    assert f"GraphiQL     {served.base}/graphql" in served.output, served.output
+    assert f"{tmp_path / 'logistics.db'} (SQLite)" in served.output, served.output
 
 
 def test_the_readme_walkthrough_works_when_pasted_twice(
