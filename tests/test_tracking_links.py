@@ -19,7 +19,7 @@ from tests.browser_helpers import serving
 from tests.conftest import Clock
 from tests.dispatch_helpers import PICKUP, north_of
 from tests.factories import KREUZBERG, Api
-from tests.realtime_helpers import graphql
+from tests.realtime_helpers import codes, graphql
 
 ORDER_QUERY = "query Order($id: ID!) { order(id: $id) { id trackingUrl } }"
 
@@ -152,3 +152,27 @@ async def test_the_stream_carries_its_own_job_alone_and_ends_on_cancel(
             )
             rest = [event async for event in events]
     assert rest[-1][0] == "end" and [name for name, _ in rest[:-1]] == []
+
+
+ROTATE = "mutation Rotate($id: ID!) { rotateTrackingLink(jobId: $id) { id trackingUrl } }"
+
+
+async def test_the_customer_replaces_the_link_and_the_old_one_stops_answering(api: Api) -> None:
+    order, old = await accepted(api)
+
+    body = await graphql(api, "cust-1", ROTATE, id=order["id"])
+    new = urlparse(body["data"]["rotateTrackingLink"]["trackingUrl"]).path
+
+    assert new != old and new.startswith(f"/t/{order['id']}.")
+    for suffix in ("", "/state", "/events"):
+        assert (await public(api, f"{old}{suffix}")).status_code == 404, suffix
+    assert (await public(api, f"{new}/state")).json()["job_id"] == order["id"]
+    listed = await api.ok("GET", "/orders", "cust-1")
+    assert urlparse(listed["items"][0]["tracking_url"]).path == new
+
+
+async def test_only_the_customer_replaces_the_link(api: Api) -> None:
+    order, path = await accepted(api)
+    for sub in ("drv-1", "cust-2"):
+        assert codes(await graphql(api, sub, ROTATE, id=order["id"])) == ["NOT_FOUND"], sub
+    assert (await public(api, f"{path}/state")).status_code == 200

@@ -46,6 +46,9 @@ class Job(PricedTrip, Row, table=True):
     dispatch_after: datetime | None = utc(default=None, index=True)
     # Why dispatch found nobody to offer the job to, the last time it looked (None: it did).
     dispatch_waiting: str | None = Field(default=None, max_length=24)
+    # The public tracking link's generation: replacing the link (rotateTrackingLink) bumps it,
+    # and a link made for another generation no longer answers.
+    tracking_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class JobEvent(Row, table=True):

@@ -11,11 +11,14 @@ from sqlmodel import col
 
 from logistics.errors import not_found
 from logistics.job import tracking_link
+from logistics.job.access import customer_job
 from logistics.job.eta import driver_position, job_eta
 from logistics.job.status import is_active
 from logistics.models import Driver, Job, JobEvent, JobImage, Upload
 from logistics.platform import Ctx
 from logistics.resolvers.media import FileContent
+from logistics.resolvers.views import job_view
+from logistics.shapes.jobs import JobView
 from logistics.shapes.public_tracking import (
     PublicDriver,
     PublicPosition,
@@ -30,11 +33,25 @@ from logistics.shapes.public_tracking import (
 
 async def linked_job(ctx: Ctx, token: str) -> Job:
     """The job the link names, while the link is open."""
-    job_id = tracking_link.job_id_of(ctx.settings, token)
+    job_id = tracking_link.job_id_of(token)
     job = await ctx.session.get(Job, job_id) if job_id else None
-    if job is None or not tracking_link.open_now(ctx.settings, job.status, job.completed_at, ctx.now()):
+    if (
+        job is None
+        or not tracking_link.holds(ctx.settings, token, job.id, job.tracking_generation)
+        or not tracking_link.open_now(ctx.settings, job.status, job.completed_at, ctx.now())
+    ):
         raise not_found("tracking link")
     return job
+
+
+async def rotate_tracking_link(ctx: Ctx, job_id: str) -> JobView:
+    """The customer replaces the order's tracking link: the old one stops answering at once
+    (a stream open on it ends at the order's next change)."""
+    job = await customer_job(ctx, job_id, lock=True)
+    job.tracking_generation += 1
+    job.updated_at = ctx.now()
+    ctx.session.add(job)
+    return await job_view(ctx.session, job, settings=ctx.settings, now=ctx.now(), viewer="customer")
 
 
 def _stop(stop: dict[str, Any]) -> PublicStop:

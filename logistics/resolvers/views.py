@@ -189,7 +189,7 @@ async def job_views(
                 eta=job_eta(job, region, driver or feed_driver, settings, now),
                 offer=OfferSummary(id=offer.id, expires_at=offer.expires_at) if offer else None,
                 dispatch=progress(settings, job, live=job.id in live_offers),
-                tracking_url=tracking_link.url_for(settings, job.id)
+                tracking_url=tracking_link.url_for(settings, job.id, job.tracking_generation)
                 if viewer in ("customer", "ops")
                 else None,
             )

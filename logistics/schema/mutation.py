@@ -5,7 +5,17 @@ from typing import Any
 import strawberry
 from strawberry.file_uploads import Upload
 
-from logistics.resolvers import drivers, jobs, lifecycle, media, messaging, orders, quotes, tracking
+from logistics.resolvers import (
+    drivers,
+    jobs,
+    lifecycle,
+    media,
+    messaging,
+    orders,
+    public_tracking,
+    quotes,
+    tracking,
+)
 from logistics.schema import inputs as i
 from logistics.schema import types as t
 from logistics.schema.context import call
@@ -114,6 +124,12 @@ class Mutation:
         return t.Job.from_pydantic(
             await call(info, orders.cancel_order, str(job_id), CancelIn(reason=reason))
         )
+
+    @strawberry.mutation(
+        description="Replace the order's tracking link (trackingUrl): the old one stops answering at once."
+    )
+    async def rotate_tracking_link(self, info: Ctx, job_id: strawberry.ID) -> t.Job:
+        return t.Job.from_pydantic(await call(info, public_tracking.rotate_tracking_link, str(job_id)))
 
     @strawberry.mutation(description="Change notes, time, contacts or instructions of an order.")
     async def update_order(self, info: Ctx, job_id: strawberry.ID, input: i.OrderUpdateInput) -> t.Job:
