@@ -149,6 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     settings.check_production()
+    if args.workers > 1 and settings.broadcast_url.startswith("memory"):
+        # Each worker would have its own broadcast: a subscriber on one never hears what a
+        # request on another published, and dispatch's driver index would drift apart.
+        print(
+            "serve: --workers above 1 needs a shared broker (LOGISTICS_BROADCAST_URL=redis://... or "
+            "postgresql://...); with the in-memory broadcast each worker hears only its own events",
+            file=sys.stderr,
+        )
+        return 2
     if settings.payments_sandbox and args.workers > 1:
         # Each worker would hold its own charges: a confirm could reach one that never saw them.
         print(
