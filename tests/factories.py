@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import struct
-import zlib
 from datetime import date, timedelta
 from typing import Any
 
@@ -13,6 +11,7 @@ import httpx
 
 from logistics.auth import mint_token
 from logistics.config import Settings
+from logistics.demo.fleet import png
 
 REST = "/client/logistics"
 ALEXANDERPLATZ = {"lat": 52.5219, "lng": 13.4132}
@@ -23,24 +22,8 @@ _counter = itertools.count(1)
 
 
 def png_bytes(width: int = 2, height: int = 2) -> bytes:
-    """A real, minimal PNG image."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
+    """A real, minimal PNG image (the demo's uploads use the same maker)."""
+    return png(width, height)
 
 
 def stop(

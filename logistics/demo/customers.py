@@ -129,26 +129,30 @@ class Customers:
         return f"{self.city.options.url}{given.path}"
 
     async def pay(self, customer: User, job_id: str) -> None:
-        """Pay as the app would with Stripe.js, against the sandbox: start the payment, confirm
-        it with the test card that succeeds, then complete it (the sandbox's webhook may
-        already have; completing again reads the same outcome)."""
+        """Pay as the app would with Stripe.js, against the sandbox: start the payment, then
+        confirm and complete it (:meth:`charge`)."""
         api = self.city.api
         start = await api.call(
             customer, "POST", f"/orders/{job_id}/payment-intent", json={"method": "stripe"}
         )
         if not start.ok:
             return
-        payment_id = start.body["payment_id"]
-        charge = await api.call(
+        paid = await self.charge(customer, start.body["payment_id"], f"/orders/{job_id}/complete-payment")
+        if paid is not None and self.city.stats.states.get(job_id) == PAYING:
+            self.city.stats.move(job_id, SEARCHING)
+
+    async def charge(self, customer: User, payment_id: str, complete_path: str) -> dict[str, Any] | None:
+        """Confirm a payment with the sandbox's test card that succeeds, then complete it at
+        ``complete_path`` (the sandbox's webhook may already have; completing again reads the
+        same outcome). The completed payment's answer, or None where a step failed."""
+        api = self.city.api
+        confirmed = await api.call(
             customer, "POST", f"/sandbox/payments/{payment_id}/confirm", json={"card_number": TEST_CARD}
         )
-        if not charge.ok:
-            return
-        paid = await api.call(
-            customer, "POST", f"/orders/{job_id}/complete-payment", json={"payment_id": payment_id}
-        )
-        if paid.ok and self.city.stats.states.get(job_id) == PAYING:
-            self.city.stats.move(job_id, SEARCHING)
+        if not confirmed.ok:
+            return None
+        done = await api.call(customer, "POST", complete_path, json={"payment_id": payment_id})
+        return done.body if done.ok else None
 
     def delivered(self, job_id: str) -> None:
         plan = self.plans.get(job_id)
@@ -184,16 +188,8 @@ class Customers:
         )
         if not tip.ok:
             return
-        payment_id = tip.body["payment_id"]
-        charge = await api.call(
-            customer, "POST", f"/sandbox/payments/{payment_id}/confirm", json={"card_number": TEST_CARD}
-        )
-        if not charge.ok:
-            return
-        done = await api.call(
-            customer, "POST", f"/orders/{job_id}/tip/complete", json={"payment_id": payment_id}
-        )
-        if done.ok and done.body.get("status") == "succeeded":
+        done = await self.charge(customer, tip.body["payment_id"], f"/orders/{job_id}/tip/complete")
+        if done is not None and done.get("status") == "succeeded":
             stats.tips += amount
 
     async def cancel_open(self) -> None:

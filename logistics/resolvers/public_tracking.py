@@ -73,17 +73,17 @@ def _driver(driver: Driver) -> PublicDriver:
     )
 
 
-async def _proof(ctx: Ctx, token: str, job: Job) -> PublicProof | None:
+async def _dropoff_photo(ctx: Ctx, job: Job) -> tuple[JobImage, Upload] | None:
+    """The job's latest proof of delivery and its file, if there is one."""
     query = (
-        select(JobImage)
+        select(JobImage, Upload)
+        .join(Upload, col(Upload.id) == col(JobImage.upload_id))
         .where(col(JobImage.job_id) == job.id, col(JobImage.kind) == "dropoff")
         .order_by(col(JobImage.id).desc())
         .limit(1)
     )
-    image = (await ctx.session.execute(query)).scalar_one_or_none()
-    if image is None:
-        return None
-    return PublicProof(url=f"{tracking_link.PATH_PREFIX}{token}/proof", at=image.created_at)
+    row = (await ctx.session.execute(query)).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 async def public_tracking(ctx: Ctx, token: str) -> PublicTracking:
@@ -104,6 +104,10 @@ async def public_tracking(ctx: Ctx, token: str) -> PublicTracking:
             .order_by(col(JobEvent.seq))
         )
     ).all()
+    photo = await _dropoff_photo(ctx, job)
+    proof = None
+    if photo is not None:
+        proof = PublicProof(url=f"{tracking_link.PATH_PREFIX}{token}/proof", at=photo[0].created_at)
     tiles = None
     if settings.tracking_tile_url:
         tiles = Tiles(url=settings.tracking_tile_url, attribution=settings.tracking_tile_attribution)
@@ -117,7 +121,7 @@ async def public_tracking(ctx: Ctx, token: str) -> PublicTracking:
         pickup=_stop(job.pickup),
         dropoff=_stop(job.dropoff),
         timeline=[PublicStep(status=status, at=at) for status, at in steps],
-        proof=await _proof(ctx, token, job),
+        proof=proof,
         # GeoJSON rings are [lng, lat]; the page (Leaflet) takes [lat, lng].
         service_area=[(lat, lng) for lng, lat in (region.service_area[0] if region.service_area else [])],
         tiles=tiles,
@@ -127,15 +131,8 @@ async def public_tracking(ctx: Ctx, token: str) -> PublicTracking:
 
 async def proof_photo(ctx: Ctx, token: str) -> FileContent:
     """The delivery photo, once there is one."""
-    job = await linked_job(ctx, token)
-    query = (
-        select(Upload)
-        .join(JobImage, col(JobImage.upload_id) == col(Upload.id))
-        .where(col(JobImage.job_id) == job.id, col(JobImage.kind) == "dropoff")
-        .order_by(col(JobImage.id).desc())
-        .limit(1)
-    )
-    upload = (await ctx.session.execute(query)).scalar_one_or_none()
-    if upload is None:
+    photo = await _dropoff_photo(ctx, await linked_job(ctx, token))
+    if photo is None:
         raise not_found("proof of delivery")
+    upload = photo[1]
     return FileContent(await ctx.platform.storage.read(upload.sha256), upload.content_type)

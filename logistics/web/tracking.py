@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from logistics.auth import Principal
 from logistics.errors import DomainError
+from logistics.job.status import is_terminal
 from logistics.job.tracking_link import PATH_PREFIX
 from logistics.platform import Ctx, Platform
 from logistics.pubsub import SubscriptionClosed, job_channel, location_channel
@@ -28,7 +29,6 @@ from logistics.web.assets import STATIC_PATH, VENDOR, WEB
 VISITOR = Principal(sub="tracking-link", name="tracking link", roles=frozenset({"public"}))
 # A comment line this often keeps proxies from closing an idle stream.
 KEEPALIVE_S = 15.0
-FINISHED = ("completed", "cancelled")
 
 router = APIRouter(prefix=PATH_PREFIX.rstrip("/"), route_class=UnitOfWorkRoute, include_in_schema=False)
 stream_router = APIRouter(prefix=PATH_PREFIX.rstrip("/"), include_in_schema=False)
@@ -112,7 +112,7 @@ async def _stream(platform: Platform, token: str, job_id: str) -> AsyncIterator[
                 yield _event("end", {"reason": "this tracking link is no longer valid"})
                 return
             yield _event("state", first.model_dump(mode="json"))
-            if first.status in FINISHED:
+            if is_terminal(first.status):
                 yield _event("end", {"reason": "the delivery is finished"})
                 return
             change_task = asyncio.ensure_future(changes.get())
@@ -138,7 +138,7 @@ async def _stream(platform: Platform, token: str, job_id: str) -> AsyncIterator[
                             yield _event("end", {"reason": "this tracking link is no longer valid"})
                             return
                         yield _event("state", current.model_dump(mode="json"))
-                        if current.status in FINISHED:
+                        if is_terminal(current.status):
                             yield _event("end", {"reason": "the delivery is finished"})
                             return
             finally:
