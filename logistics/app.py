@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -13,11 +15,15 @@ from sqlalchemy import text
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from logistics import shutdown
 from logistics.auth import TokenVerifier
 from logistics.config import Settings
 from logistics.db import Database
 from logistics.dispatch.loop import DispatchLoop
 from logistics.limits import BodySizeLimit, HeaderSizeLimit
+from logistics.observability import tracing
+from logistics.observability.requests import RequestObserver
+from logistics.observability.scrape import METRICS_PATH, metrics_endpoint
 from logistics.payments.providers import build_payment_gateways, build_payout_gateway
 from logistics.payments.sandbox_gateway import SandboxGateway
 from logistics.platform import Platform
@@ -40,6 +46,9 @@ from logistics.rest_compat import (
 from logistics.storage import Storage
 from logistics.web import assets as web
 from logistics.web import tracking as tracking_page
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 REST_PREFIX = "/client/logistics"
 GRAPHQL_PATH = "/graphql"
@@ -98,9 +107,16 @@ class SocketRoute:
             await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    platform: Platform | None = None,
+    *,
+    span_exporter: SpanExporter | None = None,
+) -> FastAPI:
+    """The app; ``span_exporter`` takes the spans instead of the exporter ``LOGISTICS_TRACING`` names."""
     settings = settings or (platform.settings if platform else Settings())
     platform = platform or build_platform(settings)
+    tracer = tracing.start(settings, span_exporter)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -117,22 +133,37 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         platform.positions.on_flushed = tracking.announce_flushed(platform)
         platform.positions.start()
         await platform.driver_sync.start()
-        loop = DispatchLoop(platform)
+        # The workers that claim work on their own. On SIGTERM the drain stops them at once,
+        # while the requests in flight finish (logistics.shutdown). The ping buffer and the
+        # driver index serve those requests, so they stop last, the buffer writing its last batch.
+        background: list[shutdown.Worker] = []
         if platform.settings.dispatch_loop:
-            loop.start()
+            background.append(DispatchLoop(platform))
+        for worker in background:
+            worker.start()
+        _app.state.background = background
+
+        async def drain() -> None:
+            await asyncio.gather(*(worker.stop() for worker in background))
+            await close_all(platform, "server shutting down")
+
+        stop_draining = shutdown.on_drain(drain)
         try:
             yield
         finally:
+            stop_draining()
+            await asyncio.gather(*(worker.stop() for worker in background))
             for gateway in platform.gateways.values():
                 if isinstance(gateway, SandboxGateway):
                     await gateway.aclose()
-            await loop.stop()
             await platform.positions.stop()
             await platform.driver_sync.stop()
             # Subscribers hear that the stream ended; then the hub's channels wind down.
             await platform.pubsub.disconnect()
             await platform.hub.close()
             await platform.db.dispose()
+            if tracer is not None:
+                await tracer.shutdown()
 
     app = FastAPI(
         title="Logistics",
@@ -149,13 +180,15 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         redoc_url=None,
     )
     app.state.platform = platform
+    app.state.tracing = tracer
     logging.getLogger("uvicorn.access").addFilter(QUIET_PINGS)
     handlers.install(app)
     # Routes are matched one after another, each at a cost: GraphQL and the busiest REST
     # paths (drivers' pings, customers' tracking polls) come first.
     from logistics.schema import LogisticsGraphQL
+    from logistics.schema.websocket import close_all
 
-    graphql = LogisticsGraphQL(platform)
+    graphql = LogisticsGraphQL(platform, tracer.graphql_extensions() if tracer else ())
     app.router.routes += [
         Route(GRAPHQL_PATH, graphql, include_in_schema=False),
         WebSocketRoute(GRAPHQL_PATH, graphql),
@@ -167,6 +200,10 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(webhooks.router)
     web.install(app)
     tracking_page.install(app)
+
+    metrics = metrics_endpoint(settings)
+    if metrics is not None:
+        app.add_route(METRICS_PATH, metrics, include_in_schema=False)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:
@@ -200,4 +237,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     )
     # Added last, so it runs first.
     app.add_middleware(HeaderSizeLimit, graphql_path=GRAPHQL_PATH)
+    # Outside the limits, so that a request they refuse is counted and logged, with its id.
+    app.add_middleware(RequestObserver, routes=app.router.routes, quiet_ping_path=LOCATION_PATH)
+    if tracer is not None:
+        # Outside every middleware above, so a request they refuse is traced too.
+        tracer.instrument(app, platform.db.sync_engines)
     return app

@@ -16,6 +16,7 @@ import jwt
 
 from logistics.config import Settings
 from logistics.errors import DomainError, ErrorCode
+from logistics.observability.context import note_user
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,12 @@ class TokenVerifier:
         token = token.strip()
         cached = self._verified.get(token)
         if cached is not None and time.time() < cached[1]:
+            note_user(cached[0].sub)
             return cached[0]
         claims = self.decode(token)
         principal = self._principal_of(claims)
+        # The request's log line names its caller.
+        note_user(principal.sub)
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.clear()
         exp = claims.get("exp")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -78,8 +79,15 @@ def main(argv: list[str] | None = None) -> int:
         action=argparse.BooleanOptionalAction,
         # None: on, except with --demo, whose requests would bury its status line.
         default=None,
-        help="a line per request on stdout (about a tenth of a busy worker's CPU; default: on, "
-        "off with --demo)",
+        help="a log line per request (successful presence pings only at LOGISTICS_LOG_LEVEL=DEBUG; "
+        "default: on, off with --demo)",
+    )
+    serve.add_argument(
+        "--migrate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="migrate the database before serving (default: on); --no-migrate when migrations run "
+        "once before a rollout (logistics migrate), so that replicas starting together never race",
     )
     serve.add_argument(
         "--demo",
@@ -148,7 +156,15 @@ def main(argv: list[str] | None = None) -> int:
         return serve_with_demo(serve_args, args.host, args.port, settings)
     import uvicorn
 
+    from logistics import shutdown
+    from logistics.observability import tracing
+
     settings.check_production()
+    try:
+        tracing.check_installed(settings)
+    except RuntimeError as missing:
+        print(f"serve: {missing}", file=sys.stderr)
+        return 2
     if args.workers > 1 and settings.broadcast_url.startswith("memory"):
         # Each worker would have its own broadcast: a subscriber on one never hears what a
         # request on another published, and dispatch's driver index would drift apart.
@@ -168,20 +184,36 @@ def main(argv: list[str] | None = None) -> int:
     if "LOGISTICS_PUBLIC_URL" not in os.environ:
         # Tracking links point at this server unless the deployment says where it is reached.
         os.environ["LOGISTICS_PUBLIC_URL"] = local_url(args.host, args.port)
-    migrate(settings)
-    print(banner(settings, args.host, args.port), flush=True)
-    uvicorn.run(
+    if args.migrate:
+        migrate(settings)
+    from logistics.observability import logs
+    from logistics.observability.multiprocess import multiprocess_metrics
+
+    if settings.log_format == "json":
+        # Every line a JSON object, the banner too (uvicorn applies the same configuration).
+        logs.configure(settings, access_log=access_log)
+        logging.getLogger("logistics").info(banner(settings, args.host, args.port))
+    else:
+        print(banner(settings, args.host, args.port), flush=True)
+    config = uvicorn.Config(
         "logistics.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
-        access_log=access_log,
+        # The app logs one line per request itself (logistics.observability.requests), with
+        # its id and caller; --no-access-log quiets those.
+        access_log=False,
+        log_config=logs.log_config(settings, access_log=access_log),
+        log_level=settings.log_level.lower(),
         proxy_headers=True,
         # permessage-deflate costs ~50 KB and CPU per live subscription for small JSON frames.
         ws_per_message_deflate=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
-    return 0
+    # Before the workers start: each must find PROMETHEUS_MULTIPROC_DIR at its first import.
+    with multiprocess_metrics(settings, args.workers):
+        return shutdown.serve(config)
 
 
 if __name__ == "__main__":

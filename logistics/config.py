@@ -147,12 +147,30 @@ class Settings(BaseSettings):
     # Frames a websocket may have waiting (positions keep only their newest and do not count);
     # one more closes it with 4008 and the client reconnects.
     ws_outbox_limit: int = Field(default=256, ge=1)
+    # On SIGTERM (``logistics serve``): how long requests in flight may take to finish before
+    # they are cancelled and the process stops.
+    shutdown_grace_s: int = Field(default=20, ge=0)
+
+    # OpenTelemetry traces (the ``tracing`` extra): to an OTLP/HTTP collector, configured by the
+    # standard OTEL_EXPORTER_OTLP_* variables, or printed on stdout.
+    tracing: Literal["off", "otlp", "console"] = "off"
+    tracing_service_name: str = "logistics"
 
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 2000
     # Fields selected once fragments are expanded: what bounds the work of one query.
     graphql_max_fields: int = 2000
+
+    # Logs (``logistics serve``): readable text, or one JSON object a line for a collector.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # /metrics needs ``Authorization: Bearer <token>`` when set; unset, it is open except in
+    # production, where it is not served at all.
+    metrics_token: str | None = None
+    # Where the workers of ``serve --workers N`` keep their metrics files (emptied at start);
+    # unset, a temporary directory.
+    metrics_dir: Path | None = None
 
     stripe_secret_key: str | None = None
     stripe_publishable_key: str | None = None

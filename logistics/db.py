@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
@@ -31,6 +31,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from logistics.errors import DomainError, ErrorCode
 from logistics.limits import UNSTORABLE_TEXT, UNSTORABLE_TEXT_MESSAGE
+from logistics.observability.metrics import DB_CAPACITY, DB_CHECKED_OUT
 from logistics.sqlite_inline import InlineDBAPI
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -83,6 +84,22 @@ def _sqlite_engine(url: str, begin: str | None, *, inline: bool = False) -> Asyn
     return engine
 
 
+def _count_checkouts(engine: AsyncEngine, pool: str, capacity: int | None = None) -> None:
+    """Connections in use, kept by the pool's own events (/metrics, per pool)."""
+    in_use = DB_CHECKED_OUT.labels(pool)
+
+    def checkout(*_: Any) -> None:
+        in_use.inc()
+
+    def checkin(*_: Any) -> None:
+        in_use.dec()
+
+    event.listen(engine.sync_engine, "checkout", checkout)
+    event.listen(engine.sync_engine, "checkin", checkin)
+    if capacity is not None:
+        DB_CAPACITY.labels(pool).set(capacity)
+
+
 class Database:
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
@@ -106,6 +123,12 @@ class Database:
             # snapshot anyway, so a read-only transaction bought two round trips and nothing else.
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        if self.is_sqlite:
+            _count_checkouts(self.write_engine, "write")
+            _count_checkouts(self.read_engine, "read")
+        else:
+            # One pool (reads share it), of pool_size connections and as many overflow.
+            _count_checkouts(self.write_engine, "main", capacity=2 * pool_size)
         # This database's sessions alone: listeners (the dispatch index's) attach to it, so
         # two platforms in one process (tests) never hear each other's commits.
         self.session_class: type[Session] = type("Session", (Session,), {})
@@ -119,6 +142,14 @@ class Database:
     @property
     def engine(self) -> AsyncEngine:
         return self.write_engine
+
+    @property
+    def sync_engines(self) -> list[Engine]:
+        """The engines that hear their statements' events, once each: PostgreSQL's read engine
+        is the write engine with other options, and its events are the write engine's."""
+        if self.is_sqlite:
+            return [self.write_engine.sync_engine, self.read_engine.sync_engine]
+        return [self.write_engine.sync_engine]
 
     @asynccontextmanager
     async def session(self, write: bool = True) -> AsyncIterator[AsyncSession]:

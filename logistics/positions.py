@@ -21,6 +21,7 @@ import asyncio
 import gc
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -34,6 +35,13 @@ from sqlmodel import col
 from logistics.db import Database, UnitOfWork
 from logistics.geo import cell_of
 from logistics.models import Driver
+from logistics.observability.metrics import (
+    LOCATION_FLUSH,
+    LOCATION_ROWS_WRITTEN,
+    PINGS_BUFFERED,
+    PINGS_OUTDATED,
+    PINGS_SUPERSEDED,
+)
 
 log = logging.getLogger("logistics.positions")
 # Rows per statement: bounds how long one flush holds the row locks of the drivers it writes
@@ -180,10 +188,15 @@ class PositionBuffer:
     def keep(self, user_id: str, position: Position) -> None:
         """Keep the ping of a driver ``fresh_driver`` answered for the next batch, unless this
         process already knows a newer position (then it is ignored, as a stored one would be)."""
+        PINGS_BUFFERED.inc()
         known = self._known[user_id]
         if position.recorded_at > known.recorded_at:
             known.recorded_at = position.recorded_at
+            if position.driver_id in self._pending:
+                PINGS_SUPERSEDED.inc()
             self._pending[position.driver_id] = position
+        else:
+            PINGS_OUTDATED.inc()
 
     def remember(self, user_id: str, driver_id: str, recorded_at: datetime | None) -> None:
         """A position of an approved driver committed through a transaction."""
@@ -197,6 +210,7 @@ class PositionBuffer:
         pending = self._pending.get(driver_id)
         if pending is not None and pending.recorded_at <= recorded_at:
             del self._pending[driver_id]
+            PINGS_SUPERSEDED.inc()
 
     def forget_all(self) -> None:
         """Every driver and ping this process holds (the rows behind them are gone)."""
@@ -224,9 +238,12 @@ class PositionBuffer:
         """Write every pending position, newest wins; returns how many rows changed."""
         async with self._flush_lock:
             batch, self._pending = list(self._pending.values()), {}
+            started = time.perf_counter()
             changed = 0
             for start in range(0, len(batch), FLUSH_CHUNK):
                 changed += await self._write(batch[start : start + FLUSH_CHUNK])
+            if batch:
+                LOCATION_FLUSH.observe(time.perf_counter() - started)
             return changed
 
     async def _write(self, batch: list[Position]) -> int:
@@ -246,6 +263,10 @@ class PositionBuffer:
             written = set((await connection.execute(statement, params)).scalars())
             if self.on_flushed is not None and written:
                 await self.on_flushed(uow, [p for p in batch if p.driver_id in written])
+        # Counted once committed. The rest were older than the stored position (another
+        # process wrote a newer one) or their driver is no longer approved.
+        LOCATION_ROWS_WRITTEN.inc(len(written))
+        PINGS_OUTDATED.inc(len(batch) - len(written))
         return len(written)
 
     async def warm(self) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
@@ -27,12 +28,16 @@ from typing import Any, TypeVar
 from broadcaster._backends.base import BroadcastBackend
 
 from logistics.broker import make_backend
+from logistics.observability.metrics import PUBSUB_LAG, channel_kind
 
 log = logging.getLogger("logistics.pubsub")
 T = TypeVar("T")
 
 FEED_CHANNEL = "feed"
 DEFAULT_BUFFER = 100
+# The publisher's wall clock (epoch seconds), added to every event and taken off on receipt: the
+# delivery lag a process observes (across hosts, as good as their clocks agree).
+PUBLISHED_AT = "_published_at"
 RECONNECT_DELAY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -191,6 +196,10 @@ class PubSub:
                     # Not ours (another publisher on a shared broker): drop it, keep the stream.
                     log.warning("dropped a malformed event on %s", event.channel)
                     continue
+                published_at = payload.pop(PUBLISHED_AT, None)
+                if isinstance(published_at, float):
+                    lag = max(0.0, time.time() - published_at)
+                    PUBSUB_LAG.labels(channel_kind(event.channel)).observe(lag)
                 for subscription in list(subscribers):
                     subscription.offer(payload)
         except asyncio.CancelledError:
@@ -221,7 +230,7 @@ class PubSub:
     async def publish(self, channel: str, event: dict[str, Any]) -> None:
         """Publish; a broker outage is logged, never turned into a failed request (the work
         is already committed, and subscribers re-read state when they resubscribe)."""
-        message = json.dumps(event, default=str)
+        message = json.dumps({**event, PUBLISHED_AT: time.time()}, default=str)
         try:
             async with self._lock:
                 backend = await self._ensure_connected(patient=False)

@@ -24,25 +24,27 @@ START_S = 60.0
 class Served:
     base: str
     env: dict[str, str]  # the server's environment, for commands run beside it
+    process: subprocess.Popen[str]
     output: str = ""  # what it printed, once it has stopped
 
 
 @contextmanager
-def logistics_serve(workdir: Path, **settings: str) -> Iterator[Served]:
-    """Serve from ``workdir`` with ``settings`` as ``LOGISTICS_<NAME>`` variables."""
+def logistics_serve(workdir: Path, *options: str, **settings: str) -> Iterator[Served]:
+    """Serve from ``workdir`` with ``settings`` as ``LOGISTICS_<NAME>`` variables, and ``options``
+    after serve's own (``--workers 2``)."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("LOGISTICS_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update({f"LOGISTICS_{name.upper()}": value for name, value in settings.items()})
     process = subprocess.Popen(  # noqa: S603  (our own interpreter, a fixed argv)
-        [sys.executable, "-m", "logistics.cli", "serve", "--port", str(port), "--no-access-log"],
+        [sys.executable, "-m", "logistics.cli", "serve", "--port", str(port), "--no-access-log", *options],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    served = Served(f"http://127.0.0.1:{port}", env)
+    served = Served(f"http://127.0.0.1:{port}", env, process)
     try:
         deadline = time.monotonic() + START_S
         while True:

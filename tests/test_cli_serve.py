@@ -20,6 +20,7 @@ def nothing_starts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         raise AssertionError("logistics serve started instead of refusing")
 
     monkeypatch.setattr("uvicorn.run", serve)
+    monkeypatch.setattr("logistics.shutdown.serve", serve)
 
 
 def test_several_workers_on_the_in_memory_broadcast_are_refused(

@@ -19,6 +19,8 @@ from logistics.platform import Ctx, Platform
 
 log = logging.getLogger("logistics.dispatch")
 SYSTEM = Principal(sub="system", name="dispatch", roles=frozenset({"system"}))
+# How long stopping waits for a pass under way to finish.
+STOP_WAIT_S = 10.0
 
 
 async def run_once(platform: Platform) -> tuple[int, int]:
@@ -41,16 +43,29 @@ class DispatchLoop:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     def start(self) -> None:
+        self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name="dispatch-loop")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Claim nothing more: a pass under way finishes (its offers are committed and sent,
+        not cut off between the two), the next never starts. A pass stuck longer than
+        ``STOP_WAIT_S`` (the database gone) is cancelled."""
+        task = self._task
+        if task is None:
+            return
+        self._stopping.set()
+        await asyncio.wait({task}, timeout=STOP_WAIT_S)
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        self._task = None
 
     async def _run(self) -> None:
         settings = self.platform.settings
@@ -59,7 +74,7 @@ class DispatchLoop:
         interval = (
             settings.dispatch_window_s if settings.dispatch_mode == "batch" else settings.dispatch_interval_s
         )
-        while True:
+        while not self._stopping.is_set():
             try:
                 await run_once(self.platform)
             except asyncio.CancelledError:
@@ -67,4 +82,5 @@ class DispatchLoop:
             except Exception:
                 # A failed pass (database briefly away) must not end dispatch for good.
                 log.exception("dispatch pass failed")
-            await asyncio.sleep(interval)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)

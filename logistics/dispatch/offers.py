@@ -20,7 +20,8 @@ from logistics.geo import bounding_box, haversine_m
 from logistics.job import feed
 from logistics.job.events import announce_dispatch, watch_feed
 from logistics.job.status import JobStatus
-from logistics.models import Driver, Job, JobOffer
+from logistics.models import Driver, Job, JobEvent, JobOffer
+from logistics.observability.metrics import OFFERS, TIME_TO_ASSIGN
 from logistics.platform import Ctx
 from logistics.pubsub import offers_channel
 from logistics.shapes.dispatch import DispatchProgress
@@ -35,6 +36,16 @@ async def live_offer(ctx: Ctx, job_id: str) -> JobOffer | None:
     return (await ctx.session.execute(query)).scalar_one_or_none()
 
 
+def _count_on_commit(ctx: Ctx, outcome: str) -> None:
+    """Count an offer's outcome once it is committed: a rolled-back pass offered nothing."""
+    counter = OFFERS[outcome]
+
+    async def count() -> None:
+        counter.inc()
+
+    ctx.uow.after_commit(count)
+
+
 async def _close_offer(ctx: Ctx, job: Job, offer: JobOffer, status: str, reason: str | None) -> None:
     await watch_feed(ctx, job)
     offer.status = status
@@ -42,6 +53,7 @@ async def _close_offer(ctx: Ctx, job: Job, offer: JobOffer, status: str, reason:
     offer.responded_at = ctx.now()
     ctx.session.add(offer)
     await ctx.session.flush()
+    _count_on_commit(ctx, status)
 
 
 async def create_offer(
@@ -88,6 +100,7 @@ async def create_offer(
     )
     ctx.publish(offers_channel(driver.id), event.model_dump(mode="json"))
     announce_dispatch(ctx, job, "offered")
+    _count_on_commit(ctx, "offered")
     return offer
 
 
@@ -195,6 +208,26 @@ async def job_taken(ctx: Ctx, job: Job, driver: Driver) -> None:
     job.dispatch_after = None
     ctx.session.add(job)
     await withdraw_offers_of(ctx, driver, reason="the driver took another job")
+    await _observe_time_to_assign(ctx, job)
+
+
+async def _observe_time_to_assign(ctx: Ctx, job: Job) -> None:
+    """From the job's last entering searching (its timeline) to now, once the accept commits."""
+    query = (
+        select(col(JobEvent.at))
+        .where(col(JobEvent.job_id) == job.id, col(JobEvent.status) == JobStatus.SEARCHING)
+        .order_by(col(JobEvent.seq).desc())
+        .limit(1)
+    )
+    since = (await ctx.session.execute(query)).scalar_one_or_none()
+    if since is None:
+        return
+    waited = max(0.0, (ctx.now() - since).total_seconds())
+
+    async def observe() -> None:
+        TIME_TO_ASSIGN.observe(waited)
+
+    ctx.uow.after_commit(observe)
 
 
 async def job_cancelled(ctx: Ctx, job: Job) -> None:

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from logistics.errors import DomainError, ErrorCode, not_found
 from logistics.job.status import is_terminal
+from logistics.observability.metrics import LIVE_SUBSCRIPTIONS
 from logistics.pubsub import PubSub, SharedEvent, Subscription, SubscriptionClosed, job_channel
 
 log = logging.getLogger("logistics.live")
@@ -161,6 +162,8 @@ class Hub:
                 group.job = self._job(watch.job_id)
                 group.job.groups.add(group)
         group.members[member] = None
+        if member not in self._group_of:
+            LIVE_SUBSCRIPTIONS.inc()
         self._group_of[member] = group
         if member.expires_at is not None:
             delay = max(0.0, member.expires_at - time.time())
@@ -181,6 +184,7 @@ class Hub:
         group = self._group_of.pop(member, None)
         if group is None:
             return
+        LIVE_SUBSCRIPTIONS.dec()
         group.members.pop(member, None)
         if group.members:
             return

@@ -17,6 +17,7 @@ from logistics.job.access import driver_job, for_drivers
 from logistics.job.eta import TRIP_COLUMNS, Located, Trip, driver_position, job_eta
 from logistics.job.status import ACTIVE_STATUSES, is_active
 from logistics.models import Driver, Job, LocationPoint
+from logistics.observability.metrics import PINGS_TRANSACTION
 from logistics.platform import Ctx, Platform
 from logistics.positions import FlushHook, Position, move
 from logistics.pubsub import location_channel
@@ -125,6 +126,7 @@ async def update_location(ctx: Ctx, report: LocationReport) -> None:
     driver_id = positions.fresh_driver(ctx.principal.sub, now)
     if driver_id is None:
         await _update_location_now(ctx, report)
+        PINGS_TRANSACTION.inc()
     else:
         positions.keep(ctx.principal.sub, position_of(driver_id, report, now))
 

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from logistics.db import database_unavailable
 from logistics.errors import DomainError, ErrorCode, pydantic_fields
 from logistics.limits import BodyTooLarge, too_large_error
+from logistics.observability.context import current_request_id
 
 log = logging.getLogger("logistics")
 
@@ -81,6 +82,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
+        # Answered outside the request middleware, which repeats the id on every other answer:
+        # this is the one a user most needs to quote.
+        request_id = current_request_id()
         return JSONResponse(
-            {"error": {"code": "INTERNAL", "message": "an unexpected error occurred"}}, status_code=500
+            {"error": {"code": "INTERNAL", "message": "an unexpected error occurred"}},
+            status_code=500,
+            headers={"X-Request-ID": request_id} if request_id else None,
         )

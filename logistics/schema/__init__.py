@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.extensions import MaxTokensLimiter, ValidationCache
+from strawberry.extensions import MaxTokensLimiter, SchemaExtension, ValidationCache
 from strawberry.file_uploads import Upload
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -26,6 +27,7 @@ from strawberry.types.unset import UNSET
 from logistics.config import Settings
 from logistics.errors import DomainError, ErrorCode
 from logistics.limits import parse_json
+from logistics.observability.graphql import OperationMetrics
 from logistics.platform import Platform
 from logistics.schema.context import GraphQLContext
 from logistics.schema.extensions import ErrorCodes, ParseOnce, UnitOfWorkExtension, complexity_extensions
@@ -71,7 +73,10 @@ UPLOAD = scalar(
 )
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(
+    settings: Settings | None = None, extensions: Sequence[Callable[[], SchemaExtension]] = ()
+) -> strawberry.Schema:
+    """The schema; ``extensions`` come first, around every other (tracing's operation span)."""
     settings = settings or Settings()
     return LogisticsSchema(
         query=merge_types("Query", (Query, MoneyQuery)),
@@ -80,6 +85,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         execution_context_class=PerEventExecutionContext,
         scalar_overrides={Upload: UPLOAD},
         extensions=[
+            *extensions,
+            # Around everything below: it counts each operation with its final outcome.
+            OperationMetrics,
             # An app sends the same few documents again and again: parse and validate each once.
             ParseOnce,
             lambda: ValidationCache(maxsize=512),
@@ -120,9 +128,9 @@ class LogisticsGraphQL(GraphQL[GraphQLContext, None]):
         # GraphiQL on the assets the server serves itself: Strawberry's page loads a CDN.
         return HTMLResponse(graphiql_page())
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: Platform, extensions: Sequence[Callable[[], SchemaExtension]] = ()) -> None:
         super().__init__(
-            build_schema(platform.settings),
+            build_schema(platform.settings, extensions),
             graphql_ide="graphiql",
             multipart_uploads_enabled=True,
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],

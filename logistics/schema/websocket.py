@@ -15,7 +15,9 @@ every operation on its own; subscriptions served by the live hub.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from contextlib import suppress
 from typing import Any
 
 from graphql import GraphQLError, GraphQLSchema
@@ -36,12 +38,34 @@ from strawberry.utils.aio import aclosing
 from logistics.errors import DomainError, ErrorCode
 from logistics.live.members import SocketMember
 from logistics.live.outbox import Outbox
+from logistics.observability.metrics import WS_CONNECTIONS
+from logistics.platform import Platform
 from logistics.schema.context import Authorize, GraphQLContext
 from logistics.schema.extensions import render_error
 from logistics.schema.live import render_key, renderer
 
 # Open connections per user, in this process.
 _connections: Counter[str] = Counter()
+# Every open socket of this process, to close them all when it shuts down.
+_open: set[AuthenticatedTransportWSHandler] = set()
+# "Going away": the server is shutting down; a client reconnects, to another replica.
+GOING_AWAY = 1001
+# How long closing waits for sockets whose client stopped reading; uvicorn ends those itself.
+CLOSE_WAIT_S = 2.0
+
+
+async def close_all(platform: Platform, reason: str) -> int:
+    """Close every open socket of ``platform`` with :data:`GOING_AWAY`; returns how many. The
+    closes are written concurrently: a socket whose client does not read must not hold up
+    the thousands behind it."""
+    closing = [
+        asyncio.create_task(handler.going_away(reason))
+        for handler in list(_open)
+        if handler.context.platform is platform
+    ]
+    if closing:
+        await asyncio.wait(closing, timeout=CLOSE_WAIT_S)
+    return len(closing)
 
 
 def authorization_from(payload: dict[str, Any]) -> str | None:
@@ -103,6 +127,7 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         self.members: dict[str, SocketMember] = {}
         self.contexts: dict[str, OperationContext] = {}
         self._raw_send = self.websocket.ws._send  # type: ignore[attr-defined]
+        _open.add(self)
 
     async def _send_text(self, text: str) -> None:
         # The server's own ASGI send, past strawberry's adapter and Starlette's state checks:
@@ -140,6 +165,7 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                 return
             _connections[principal.sub] += 1
             self.user = principal.sub
+            WS_CONNECTIONS.inc()
         await super().handle_connection_init(message)
         if self.connection_acknowledged:
             # Cancelled above; holding it would keep its exception and frames for the life
@@ -235,16 +261,24 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             return
         await super().cleanup_operation(operation_id)
 
+    async def going_away(self, reason: str) -> None:
+        # Frames still waiting are dropped: the client reads the current state on reconnecting.
+        await self.outbox.close()
+        with suppress(Exception):  # already closed by the client, or the connection lost
+            await self.websocket.close(code=GOING_AWAY, reason=reason)
+
     async def shutdown(self) -> None:
         try:
             await super().shutdown()
         finally:
+            _open.discard(self)
             hub = self.context.platform.hub
             for member in self.members.values():
                 hub.leave(member)
             self.members.clear()
             await self.outbox.close()
             if self.user is not None:
+                WS_CONNECTIONS.dec()
                 _connections[self.user] -= 1
                 if _connections[self.user] <= 0:
                     del _connections[self.user]

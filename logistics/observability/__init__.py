@@ -1,0 +1,1 @@
+"""Operating the service: metrics, request logs and tracing."""
