@@ -20,6 +20,7 @@ from logistics.auth import TokenVerifier
 from logistics.config import Settings
 from logistics.db import Database
 from logistics.dispatch.loop import DispatchLoop
+from logistics.job.eta_watch import check_etas
 from logistics.limits import BodySizeLimit, HeaderSizeLimit
 from logistics.observability import tracing
 from logistics.observability.requests import RequestObserver
@@ -46,6 +47,7 @@ from logistics.rest_compat import (
 from logistics.storage import Storage
 from logistics.web import assets as web
 from logistics.web import tracking as tracking_page
+from logistics.webhooks.worker import WebhookWorker
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -139,6 +141,8 @@ def create_app(
         background: list[shutdown.Worker] = []
         if platform.settings.dispatch_loop:
             background.append(DispatchLoop(platform))
+        if platform.settings.webhook_worker:
+            background.append(WebhookWorker(platform, periodic=(check_etas,)))
         for worker in background:
             worker.start()
         _app.state.background = background

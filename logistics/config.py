@@ -192,6 +192,27 @@ class Settings(BaseSettings):
     # Key for payout details at rest (Fernet, urlsafe base64 of 32 bytes). Derived from the
     # JWT secret in development; required in production.
     encryption_key: str | None = None
+    # Outbound webhooks (README, "Webhooks"). Each process runs a delivery worker unless off.
+    webhook_worker: bool = True
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # Retries: base * 2^(n-1), capped, times a random 0.5-1 (jitter), until the horizon.
+    webhook_retry_base_s: float = Field(default=10.0, gt=0)
+    webhook_retry_max_s: float = Field(default=3600.0, gt=0)
+    webhook_retry_horizon_s: float = Field(default=24 * 3600.0, gt=0)
+    # Failed attempts in a row (across its events) after which an endpoint is disabled.
+    webhook_disable_after: int = Field(default=50, ge=1)
+    # How long a claimed delivery is a worker's own; past it another worker retries it, so it
+    # must exceed the timeout.
+    webhook_lease_s: float = Field(default=60.0, gt=0)
+    webhook_poll_s: float = Field(default=1.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=16, ge=1, le=256)
+    # job.eta_changed: checked every ETA_CHECK_S, sent when the dropoff ETA moved more than this.
+    webhook_eta_change_s: int = Field(default=300, ge=30)
+    webhook_eta_check_s: float = Field(default=30.0, gt=0)
+    # After a rotation, the old secret keeps signing beside the new one for this long.
+    webhook_secret_overlap_s: int = Field(default=24 * 3600, ge=0)
+    # Unset: endpoints on private or loopback addresses are refused in production only.
+    webhook_allow_private: bool | None = None
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
@@ -235,6 +256,12 @@ class Settings(BaseSettings):
                 "the payments sandbox is for development only: unset LOGISTICS_PAYMENTS_SANDBOX "
                 "(and a LOGISTICS_PAYOUT_PROVIDER of sandbox) in production"
             )
+
+    @property
+    def webhooks_reach_private_networks(self) -> bool:
+        if self.webhook_allow_private is not None:
+            return self.webhook_allow_private
+        return self.env != "production"
 
     @property
     def approves_drivers_at_once(self) -> bool:

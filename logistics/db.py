@@ -52,9 +52,11 @@ def _refuse_nul_characters(
     encode a lone surrogate, so client text carrying either (a path id, a GraphQL argument, a
     cursor) is invalid input, not a server error. Request shapes refuse such text by field;
     this is the backstop, on every backend alike, where every string passes through."""
+    # A statement's parameters, a list of them (executemany), or, for a batched INSERT
+    # (insertmanyvalues), one flat list of every row's values.
     rows = parameters if executemany else [parameters]
     for row in rows or ():
-        values = row.values() if isinstance(row, dict) else row
+        values = row.values() if isinstance(row, dict) else row if isinstance(row, list | tuple) else (row,)
         if any(isinstance(value, str) and UNSTORABLE_TEXT.search(value) for value in values or ()):
             raise DomainError(ErrorCode.VALIDATION_FAILED, UNSTORABLE_TEXT_MESSAGE)
 

@@ -4,6 +4,7 @@ real-time streams all run on a `Ctx`; nothing below this layer knows about reque
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +45,9 @@ class Platform:
     driver_sync: IndexSync = field(init=False)
     # Tests and the dispatch loop replace the clock; nothing reads the wall clock directly.
     clock: Callable[[], datetime] = field(default=utcnow)
+    # Set when a commit wrote webhook deliveries: this process's worker looks at once
+    # instead of at its next poll.
+    webhooks_due: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.hub = Hub(self.pubsub)

@@ -120,6 +120,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         driver_auto_approve=True,
         # Tests drive dispatch by hand (dispatch.loop.run_once) with the test clock.
         dispatch_loop=False,
+        # Webhook tests run the delivery worker themselves (tests/test_webhooks*.py).
+        webhook_worker=False,
         # Offers at booking, as most dispatch tests expect; batched windows (the default
         # mode) have their own tests, which set it (tests/test_dispatch_batch.py).
         dispatch_mode="greedy",

@@ -22,7 +22,7 @@ from sqlmodel import SQLModel, col
 from logistics.auth import Principal
 from logistics.errors import DomainError, ErrorCode, not_found
 from logistics.job import feed
-from logistics.models import Driver, Job
+from logistics.models import Driver, Job, WebhookEndpoint
 from logistics.platform import Ctx
 
 P = ParamSpec("P")
@@ -199,3 +199,23 @@ async def participant_access(ctx: Ctx, job_id: str) -> JobAccess:
     if access.role not in ("customer", "driver"):
         raise not_found("job")
     return access
+
+
+def webhook_owner_role(ctx: Ctx) -> str:
+    """Who may register webhook endpoints: ops (hearing of every job) and merchants (of the jobs
+    they created or ordered)."""
+    if ctx.principal.has_role("ops"):
+        return "ops"
+    if ctx.principal.has_role("merchant"):
+        return "merchant"
+    raise DomainError(ErrorCode.FORBIDDEN, "webhook endpoints are for the merchant and ops roles")
+
+
+async def webhook_endpoint(ctx: Ctx, endpoint_id: str, *, lock: bool = False) -> WebhookEndpoint:
+    """One of the caller's webhook endpoints (ops: anyone's); deleted ones are gone."""
+    endpoint = await load(ctx, WebhookEndpoint, endpoint_id, lock=lock)
+    if endpoint is not None and ctx.principal.has_role("ops") and endpoint.deleted_at is None:
+        return endpoint
+    return mine(
+        ctx, endpoint, owner="owner_id", what="webhook endpoint", include=lambda e: e.deleted_at is None
+    )

@@ -107,7 +107,7 @@ def feed_change(event: dict[str, Any], kind: FeedChangeKind, *, lat: float, lng:
     )
 
 
-async def announce_status(ctx: Ctx, job: Job, previous: str | None) -> None:
+async def announce_status(ctx: Ctx, job: Job, previous: str | None) -> JobUpdate:
     """Queue ``jobUpdated`` with the new status and ETA; it goes out after the commit."""
     driver = None
     if job.driver_id is not None:
@@ -127,6 +127,7 @@ async def announce_status(ctx: Ctx, job: Job, previous: str | None) -> None:
         }
     )
     ctx.publish(job_channel(job.id), update.model_dump(mode="json"))
+    return update
 
 
 def announce_dispatch(ctx: Ctx, job: Job, state: str) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from logistics.errors import DomainError, ErrorCode
+from logistics.job import webhook_events
 from logistics.job.events import announce_status, watch_feed
 from logistics.job.status import stage
 from logistics.models import Job, JobEvent
@@ -84,6 +85,7 @@ async def record_transition(
             note=step.note,
         )
     )
+    update = await announce_status(ctx, job, previous)
+    await webhook_events.job_moved(ctx, job, update)
     ctx.session.add(job)
     await ctx.session.flush()
-    await announce_status(ctx, job, previous)

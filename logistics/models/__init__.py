@@ -9,6 +9,7 @@ from logistics.models.messaging import JobIssue, Message
 from logistics.models.money import LedgerEntry
 from logistics.models.payment import Payment, Payout, PayoutMethod, ProviderEvent, Rating
 from logistics.models.quote import Quote
+from logistics.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "Driver",
@@ -29,4 +30,8 @@ __all__ = [
     "Quote",
     "Rating",
     "Upload",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

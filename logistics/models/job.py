@@ -49,6 +49,9 @@ class Job(PricedTrip, Row, table=True):
     # The public tracking link's generation: replacing the link (rotateTrackingLink) bumps it,
     # and a link made for another generation no longer answers.
     tracking_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # The dropoff ETA that webhooks last reported: job.eta_changed goes out when the ETA moves
+    # further than WEBHOOK_ETA_CHANGE_S from it.
+    notified_eta_at: datetime | None = utc(default=None)
 
 
 class JobEvent(Row, table=True):

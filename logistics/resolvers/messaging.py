@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlmodel import col
 
 from logistics.errors import DomainError, ErrorCode, validation_failed
+from logistics.job import webhook_events
 from logistics.job.access import participant_access
 from logistics.job.status import is_active
 from logistics.models import Driver, JobImage, JobIssue, Message
@@ -59,8 +60,16 @@ async def _post(
         model=model,
         build=build,
         view=view.of,
-        announce=lambda posted: ctx.publish(channel, {"type": kind, **posted.model_dump(mode="json")}),
+        announce=lambda posted: _announce(ctx, job_id, channel, kind, posted),
     )
+
+
+def _announce(ctx: Ctx, job_id: str, channel: str, kind: str, posted: Shape) -> None:
+    """The thread's subscribers hear of a new post; an issue also goes to webhooks."""
+    fields = posted.model_dump(mode="json")
+    ctx.publish(channel, {"type": kind, **fields})
+    if kind == "issue":
+        webhook_events.issue_reported(ctx, job_id, fields)
 
 
 async def _thread(

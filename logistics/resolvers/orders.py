@@ -12,6 +12,7 @@ from logistics import ledger
 from logistics.config import VehicleType
 from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
+from logistics.job import webhook_events
 from logistics.job.access import customer_job
 from logistics.job.events import watch_feed
 from logistics.job.lifecycle import Step, invalid_transition, must_move, record_transition, refused
@@ -82,6 +83,7 @@ async def new_job(
     actor = "merchant" if created_by == "merchant" else "customer"
     await watch_feed(ctx, job, new=True)
     await record_transition(ctx, job, first, Step(actor))
+    webhook_events.job_created(ctx, job)
     return job
 
 

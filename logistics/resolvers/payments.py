@@ -17,6 +17,7 @@ from sqlmodel import col
 from logistics import ledger
 from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode, not_found, validation_failed
+from logistics.job import webhook_events
 from logistics.job.access import customer_job, owned
 from logistics.job.lifecycle import Step, must_move, record_transition, refused
 from logistics.job.status import JobStatus, Trait, stage
@@ -262,6 +263,7 @@ async def _delivery_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
 
 async def _tip_paid(ctx: Ctx, job: Job, payment: Payment) -> None:
     await ledger.post_tip(ctx.session, job, payment.amount, at=ctx.now())
+    webhook_events.tip_received(ctx, payment, job.driver_id)
 
 
 async def refund_delivery(ctx: Ctx, job: Job, amount: int) -> None:
@@ -298,6 +300,7 @@ async def _refund(ctx: Ctx, payment: Payment, amount: int) -> None:
     payment.updated_at = ctx.now()
     ctx.session.add(payment)
     await ctx.session.flush()
+    webhook_events.refunded(ctx, payment, amount)
 
 
 async def handle_webhook(ctx: Ctx, provider: str, body: bytes, headers: Mapping[str, str]) -> str:

@@ -35,6 +35,7 @@ from logistics.schema.money import MoneyMutation, MoneyQuery
 from logistics.schema.mutation import Mutation
 from logistics.schema.query import Query
 from logistics.schema.subscription import Subscription
+from logistics.schema.webhooks import WebhookMutation, WebhookQuery
 from logistics.schema.websocket import AuthenticatedTransportWSHandler
 from logistics.web.assets import graphiql_page
 
@@ -79,8 +80,8 @@ def build_schema(
     """The schema; ``extensions`` come first, around every other (tracing's operation span)."""
     settings = settings or Settings()
     return LogisticsSchema(
-        query=merge_types("Query", (Query, MoneyQuery)),
-        mutation=merge_types("Mutation", (Mutation, MoneyMutation)),
+        query=merge_types("Query", (Query, MoneyQuery, WebhookQuery)),
+        mutation=merge_types("Mutation", (Mutation, MoneyMutation, WebhookMutation)),
         subscription=Subscription,
         execution_context_class=PerEventExecutionContext,
         scalar_overrides={Upload: UPLOAD},
