@@ -1,0 +1,440 @@
+"""What ``bench/webhooks.py`` stands on: the receiver process, the seeded jobs and endpoint, CPU
+clocks read from ``/proc``, and the tables.
+
+The receiver (``python -m bench.webhooks_support --fail 0.0``) is a bare HTTP/1.1 server on
+``asyncio.start_server``: keep-alive, ``Content-Length`` bodies only (what httpx sends), no
+parsing of the body. Per POST it notes the ``Logistics-Event-Id``, ``time.time()`` once the body
+is read, and the status it answered: 500 for a seeded random share of requests (``/_reset``
+sets it), 200 otherwise. ``GET /_arrivals`` returns the notes as JSON. It prints its port on
+its first line of output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import random
+import shutil
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import delete, insert, text
+
+from bench.common import percentile, print_table
+from bench.hotpaths_seed import driver_row, job_rows
+from logistics.config import Settings
+from logistics.db import Database
+from logistics.job.status import JobStatus as S
+from logistics.models import (
+    Driver,
+    Job,
+    JobEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
+from logistics.models.base import new_id
+from logistics.platform import Platform
+from logistics.secrets_box import seal
+from logistics.shapes.webhooks import WebhookEventType
+
+MERCHANT = "bench-merchant"
+ALL_EVENTS = sorted(event.value for event in WebhookEventType)
+# From pickup_started to the end; dropoff_completed also writes job.delivered.
+WALK = [S.PICKUP_ARRIVED, S.PICKUP_COMPLETED, S.DROPOFF_STARTED, S.DROPOFF_ARRIVED]
+WALK += [S.DROPOFF_COMPLETED, S.COMPLETED]
+# The steps that write exactly one event (job.status_changed).
+SINGLE = WALK[:4]
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+INSERT_CHUNK = 1_000
+ROOT = Path(__file__).resolve().parent.parent
+# A producer this late (p99) did not keep its schedule: its core was full.
+SATURATED_MS = 100.0
+
+
+# --- the receiver process ---------------------------------------------------------------------
+
+
+@dataclass
+class ReceiverState:
+    fail: float = 0.0
+    rng: random.Random = field(default_factory=lambda: random.Random(1))
+    arrivals: list[tuple[str, float, int]] = field(default_factory=list)
+
+
+def _response(status: int, body: bytes) -> bytes:
+    reason = b"OK" if status == 200 else b"Internal Server Error"
+    head = b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\nContent-Type: application/json\r\n\r\n"
+    return head % (status, reason, len(body)) + body
+
+
+def _control(state: ReceiverState, target: bytes, body: bytes) -> bytes:
+    if target.startswith(b"/_reset"):
+        options = orjson.loads(body or b"{}")
+        state.fail = float(options.get("fail", 0.0))
+        state.rng = random.Random(options.get("seed", 1))
+        state.arrivals = []
+        return _response(200, b"{}")
+    return _response(200, orjson.dumps(state.arrivals))
+
+
+async def _serve_connection(
+    state: ReceiverState, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    with contextlib.suppress(asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            target = lines[0].split(b" ", 2)[1]
+            headers = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                if name:
+                    headers[name.strip().lower()] = value.strip()
+            length = int(headers.get(b"content-length", b"0"))
+            body = await reader.readexactly(length) if length else b""
+            at = time.time()
+            if target.startswith(b"/_"):
+                writer.write(_control(state, target, body))
+            else:
+                status = 500 if state.fail and state.rng.random() < state.fail else 200
+                event_id = headers.get(b"logistics-event-id", b"").decode()
+                state.arrivals.append((event_id, at, status))
+                writer.write(_response(status, b"ok"))
+            if headers.get(b"connection", b"").lower() == b"close":
+                break
+    writer.close()
+
+
+async def _receiver_main() -> None:
+    state = ReceiverState()
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _serve_connection(state, reader, writer)
+
+    server = await asyncio.start_server(connection, "127.0.0.1", 0, backlog=1024)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+# --- the receiver, seen from the benchmark ------------------------------------------------------
+
+
+class Receiver:
+    """The receiver process: started pinned to ``core``, stopped by its pid."""
+
+    def __init__(self, core: int | None) -> None:
+        self.core = core
+        self.process: asyncio.subprocess.Process | None = None
+        self.url = ""
+        self._control: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        command = [sys.executable, "-m", "bench.webhooks_support"]
+        if self.core is not None and shutil.which("taskset"):
+            command = ["taskset", "-c", str(self.core), *command]
+        self.process = await asyncio.create_subprocess_exec(
+            *command, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+        )
+        assert self.process.stdout is not None
+        port = int((await asyncio.wait_for(self.process.stdout.readline(), 30)).decode())
+        self.url = f"http://127.0.0.1:{port}"
+        self._control = httpx.AsyncClient(base_url=self.url, timeout=30)
+
+    async def reset(self, fail: float = 0.0, seed: int = 1) -> None:
+        assert self._control is not None
+        (
+            await self._control.post("/_reset", content=orjson.dumps({"fail": fail, "seed": seed}))
+        ).raise_for_status()
+
+    async def arrivals(self) -> list[tuple[str, float, int]]:
+        assert self._control is not None
+        response = await self._control.get("/_arrivals")
+        response.raise_for_status()
+        return [(event_id, at, status) for event_id, at, status in orjson.loads(response.content)]
+
+    def cpu_s(self) -> float:
+        return process_cpu_s(self.process.pid) if self.process is not None else 0.0
+
+    async def stop(self) -> None:
+        if self._control is not None:
+            await self._control.aclose()
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
+
+
+# --- CPU clocks -----------------------------------------------------------------------------------
+
+
+def process_cpu_s(pid: int) -> float:
+    """User and system CPU seconds of a process (10 ms ticks); 0 once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * TICK_S
+
+
+async def backends_cpu(db: Database) -> dict[int, float] | None:
+    """CPU seconds of each PostgreSQL backend serving this database; None on SQLite or when
+    the server is not on this machine."""
+    if db.is_sqlite:
+        return None
+    async with db.session(write=False) as session:
+        query = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        pids = [int(pid) for (pid,) in await session.execute(query)]
+    if not all(_is_postgres(pid) for pid in pids):
+        return None
+    return {pid: process_cpu_s(pid) for pid in pids}
+
+
+def backends_delta(before: dict[int, float] | None, after: dict[int, float] | None) -> tuple[float, int]:
+    """The backends' CPU between two readings (NaN without them; a backend that ended between
+    them is missed), and how many backends started meanwhile."""
+    if before is None or after is None:
+        return math.nan, 0
+    spent = sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+    return spent, len(set(after) - set(before))
+
+
+def _is_postgres(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"postgres")
+    except OSError:
+        return False
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every core of the machine has spent busy (``/proc/stat``)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    user, nice, system, _idle, _iowait, irq, softirq = values
+    return (user + nice + system + irq + softirq) * TICK_S
+
+
+# --- the data ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Jobs:
+    """Seeded jobs in ``pickup_started``, all the merchant's, handed out a batch at a time."""
+
+    ids: list[str]
+    driver_of: dict[str, str]  # job id -> the driver's user id (the principal of its steps)
+    taken: int = 0
+
+    def take(self, n: int) -> list[str]:
+        if self.taken + n > len(self.ids):
+            raise RuntimeError(f"only {len(self.ids) - self.taken} seeded jobs left, {n} wanted")
+        batch = self.ids[self.taken : self.taken + n]
+        self.taken += n
+        return batch
+
+
+async def seed_jobs(platform: Platform, n_jobs: int, n_drivers: int, seed: int) -> Jobs:
+    """``n_jobs`` jobs the merchant ordered for itself, each in ``pickup_started`` with the
+    timeline the REST flow writes, their drivers shared among ``n_drivers``."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    drivers = [driver_row(i, (52.5 + i * 1e-4, 13.4), now) for i in range(n_drivers)]
+    jobs, events, driver_of = [], [], {}
+    for j in range(n_jobs):
+        driver = drivers[j % n_drivers]
+        job, job_events = job_rows(j, driver, platform.settings, rng, now)
+        job.update(customer_id=MERCHANT, creator_id=MERCHANT, created_by="merchant")
+        jobs.append(job)
+        events += job_events
+        driver_of[job["id"]] = driver["user_id"]
+    async with platform.db.session() as session:
+        for model, rows in ((Driver, drivers), (Job, jobs), (JobEvent, events)):
+            for start in range(0, len(rows), INSERT_CHUNK):
+                await session.execute(insert(model), rows[start : start + INSERT_CHUNK])
+        await session.commit()
+    if not platform.db.is_sqlite:
+        async with platform.db.write_engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.exec_driver_sql("VACUUM ANALYZE drivers, jobs, job_events")
+    return Jobs([job["id"] for job in jobs], driver_of)
+
+
+async def clear_webhooks(platform: Platform) -> None:
+    """No endpoint, no event, no delivery: the state before anyone registered."""
+    async with platform.db.session() as session:
+        for model in (WebhookAttempt, WebhookDelivery, WebhookEvent, WebhookEndpoint):
+            await session.execute(delete(model))
+        await session.commit()
+
+
+async def add_endpoint(platform: Platform, url: str, settings: Settings) -> str:
+    """One merchant endpoint for every event type, as ``createWebhookEndpoint`` stores it."""
+    endpoint_id = new_id()
+    now = datetime.now(UTC)
+    row: dict[str, Any] = {
+        "id": endpoint_id,
+        "owner_id": MERCHANT,
+        "owner_role": "merchant",
+        "url": url,
+        "description": "bench",
+        "event_types": ALL_EVENTS,
+        "secret_sealed": seal(settings, {"secret": "whsec_bench-" + new_id()}),
+        "enabled": True,
+        "consecutive_failures": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    async with platform.db.session() as session:
+        await session.execute(insert(WebhookEndpoint), [row])
+        await session.commit()
+    return endpoint_id
+
+
+# --- what a run found, and its tables ---------------------------------------------------
+
+
+@dataclass
+class CostRound:
+    label: str  # A: no endpoint, B: the merchant's
+    walls: list[float]
+    cpu_s: float
+    events: int
+
+    @property
+    def p50_us(self) -> float:
+        return percentile(self.walls, 50) * 1e6
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu_s / len(self.walls) * 1e6
+
+
+@dataclass
+class Steady:
+    rate: float
+    n: int
+    got: int  # answered 200
+    p50: float  # ms, commit to arrival
+    p99: float
+    max: float
+    late_p99: float  # ms the producer started a transition after its schedule
+    cpu_pct: float  # this process (transitions and worker), of one core
+
+
+@dataclass
+class Result:
+    db: str
+    cost: list[CostRound] = field(default_factory=list)
+    steady: list[Steady] = field(default_factory=list)
+    figures: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def cost_summary(result: Result) -> tuple[float, float, float]:
+    """Medians over the rounds of A's and B's p50, and of the rounds' B/A."""
+    a = [r.p50_us for r in result.cost if r.label == "A"]
+    b = [r.p50_us for r in result.cost if r.label == "B"]
+    return (
+        statistics.median(a),
+        statistics.median(b),
+        statistics.median(y / x for x, y in zip(a, b, strict=True)),
+    )
+
+
+def n(value: float, digits: int = 0) -> str:
+    return "-" if math.isnan(value) else f"{value:,.{digits}f}"
+
+
+def report_database(result: Result, args: argparse.Namespace) -> None:
+    f = result.figures
+    print(f"\n{result.db}: 1. a transition without (A) and with (B) the merchant's endpoint")
+    pairs = list(zip(result.cost[::2], result.cost[1::2], strict=True))
+    rows = [
+        [str(i + 1), n(a.p50_us), n(b.p50_us), f"{b.p50_us / a.p50_us:.2f}x", n(a.cpu_us), n(b.cpu_us)]
+        for i, (a, b) in enumerate(pairs)
+    ]
+    for row, (_, b) in zip(rows, pairs, strict=True):
+        row.append(f"{b.events / len(b.walls):.2f}")
+    a_p50, b_p50, ratio = cost_summary(result)
+    rows.append(["median", n(a_p50), n(b_p50), f"{ratio:.2f}x", "", "", ""])
+    print_table(["round", "A p50 us", "B p50 us", "B/A", "A CPU us", "B CPU us", "B events/step"], rows)
+    print(f"\n{result.db}: 2. one worker, {args.deliveries:,} events committed, batch {args.batch}")
+    headers = ["deliveries/s", "answered 200", "CPU us/delivery", "PG CPU us/delivery", "PG backends started"]
+    headers += ["receiver CPU%", "others CPU%"]
+    row = [n(f["per_s"]), n(f["delivered"]), n(f["cpu_us"]), n(f["server_us"]), n(f["opened"])]
+    print_table(headers, [[*row, n(f["receiver_pct"]), n(f["other_pct"])]])
+    print(f"\n{result.db}: 2. commit to arrival, the worker's own loop, transitions at a steady rate")
+    headers = ["rate/s", "events", "arrived", "p50 ms", "p99 ms", "max ms", "late p99 ms", "process CPU%"]
+    rows = [
+        [
+            f"{st.rate:g}",
+            f"{st.n:,}",
+            f"{st.got:,}",
+            *(n(v, 1) for v in (st.p50, st.p99, st.max, st.late_p99)),
+        ]
+        for st in result.steady
+    ]
+    for row, st in zip(rows, result.steady, strict=True):
+        row.append(n(st.cpu_pct))
+    print_table(headers, rows)
+    if "retry_events" in f:
+        print(f"\n{result.db}: 3. the receiver answers 500 to {args.fail_share:.0%} of requests")
+        headers = ["events", "requests", "500s", "2xx once", "2xx twice+", "never", "out of order"]
+        agrees = f["retry_attempts_match"] and f["retry_db_delivered"] == f["retry_events"]
+        row = [n(f[key]) for key in ("retry_events", "retry_requests", "retry_500", "retry_once")]
+        row += [n(f[key]) for key in ("retry_dupes", "retry_missing", "retry_disorder")]
+        print_table(
+            [*headers, "DB agrees", "all in s"], [[*row, "yes" if agrees else "NO", n(f["retry_s"], 1)]]
+        )
+    for note in result.notes:
+        print(f"  ! {note}")
+
+
+def summary(result: Result) -> str:
+    a, b, ratio = cost_summary(result)
+    f = result.figures
+    text = (
+        f"{result.db}: an endpoint adds {b - a:,.0f} us per transition ({ratio:.2f}x); "
+        f"{f['per_s']:,.0f} deliveries/s at {f['cpu_us']:,.0f} us CPU each"
+    )
+    for st in result.steady:
+        text += f", p99 {st.p99:,.0f} ms at {st.rate:g}/s"
+        if st.late_p99 > SATURATED_MS:
+            text += f" (saturated: transitions up to {st.late_p99 / 1000:.1f} s late)"
+    if "retry_events" in f:
+        once = f["retry_once"] == f["retry_events"] and not f["retry_disorder"] and not f["retry_dupes"]
+        text += f", every event once and in order despite 500s: {'yes' if once else 'NO'}"
+    return text
+
+
+LEGEND = """\
+CPU: this process's (process_time; on PostgreSQL the client side only). PG CPU: the local
+server's backends for the database (/proc; a backend that ended during the run is missed).
+late p99: how late the producer started a transition against its schedule (high: this
+process's core was saturated). others CPU%: the rest of the machine, in % of one core."""
+
+
+def report(results: list[Result], args: argparse.Namespace) -> None:
+    print()
+    print(LEGEND)
+    for result in results:
+        report_database(result, args)
+    print()
+    print("Summary: " + "; ".join(summary(result) for result in results))
+
+
+if __name__ == "__main__":
+    argparse.ArgumentParser(description="The benchmark's webhook receiver.").parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_receiver_main())
