@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
@@ -13,6 +14,8 @@ import logistics.models  # noqa: F401  (registers the tables on the metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata
+# Any fixed number: the advisory lock that serialises migrations of one database.
+MIGRATION_LOCK_KEY = 7_411_902_315
 
 
 def run_offline() -> None:
@@ -30,6 +33,10 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Replicas that migrate on start together: one migrates, the others wait here and
+            # then find the schema at head (held to the commit; SQLite has one writer anyway).
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         context.run_migrations()
 
 
