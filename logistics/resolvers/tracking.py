@@ -6,17 +6,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlmodel import col
 
 from logistics.auth import Principal
 from logistics.db import UnitOfWork
 from logistics.dispatch import offers
 from logistics.errors import DomainError, ErrorCode
+from logistics.geo import cell_of
 from logistics.job.access import driver_job, for_drivers
 from logistics.job.eta import TRIP_COLUMNS, Located, Trip, driver_position, job_eta
 from logistics.job.status import ACTIVE_STATUSES, is_active
 from logistics.models import Driver, Job, LocationPoint
+from logistics.models.base import new_id
 from logistics.observability.metrics import PINGS_TRANSACTION
 from logistics.platform import Ctx, Platform
 from logistics.positions import FlushHook, Position, move
@@ -144,11 +146,112 @@ async def _update_location_now(ctx: Ctx, driver: Driver, report: LocationReport)
     remember_position(ctx, driver)
 
 
+# The tracking PUT's one read: the job's trip and its driver, when the caller is that driver.
+_TRACKED = (
+    select(
+        *TRIP_COLUMNS,
+        col(Driver.status).label("driver_status"),
+        col(Driver.lat).label("lat"),
+        col(Driver.lng).label("lng"),
+        col(Driver.location_recorded_at).label("location_recorded_at"),
+    )
+    .join(Driver, col(Driver.id) == col(Job.driver_id))
+    .where(col(Job.id) == bindparam("job"), col(Driver.user_id) == bindparam("user"))
+)
+# The driver moves only to a position newer than its stored one (a batch replayed late, or two
+# requests that overtook each other, leave it where it is), and only while approved.
+_MOVE = (
+    update(Driver)
+    .where(
+        col(Driver.id) == bindparam("driver"),
+        col(Driver.status) == "approved",
+        or_(col(Driver.location_recorded_at).is_(None), col(Driver.location_recorded_at) < bindparam("at")),
+    )
+    .values(
+        lat=bindparam("lat"),
+        lng=bindparam("lng"),
+        h3_cell=bindparam("cell"),
+        accuracy_m=bindparam("accuracy"),
+        heading_deg=bindparam("heading"),
+        speed_mps=bindparam("speed"),
+        location_recorded_at=bindparam("at"),
+        updated_at=bindparam("now"),
+    )
+    .returning(col(Driver.id))
+)
+
+
+async def report_tracking(ctx: Ctx, job_id: str, points: list[LocationReport]) -> TrackingResult:
+    """Store points (a batch is replayed in device-time order) and move the driver.
+
+    A driver's tracking runs all through a job, a point every few seconds, so it is three Core
+    statements: one read that answers who the caller is to the job, the points in one INSERT,
+    and a guarded UPDATE of the driver. Whatever that read does not settle (not the job's
+    driver, not approved, the job not active) takes the checked path, for its exact error."""
+    await ctx.begin()
+    connection = await ctx.session.connection()
+    row = (await connection.execute(_TRACKED, {"job": job_id, "user": ctx.principal.sub})).first()
+    if row is None or row.driver_status != "approved" or not is_active(row.status):
+        return await _report_tracking_checked(ctx, job_id, points)
+    now = ctx.now()
+    positions = sorted(
+        (position_of(str(row.driver_id), report, now) for report in points), key=lambda p: p.recorded_at
+    )
+    await connection.execute(
+        insert(LocationPoint),
+        [
+            {
+                "id": new_id(),
+                "job_id": row.id,
+                "driver_id": p.driver_id,
+                "lat": p.lat,
+                "lng": p.lng,
+                "accuracy_m": p.accuracy_m,
+                "heading_deg": p.heading_deg,
+                "speed_mps": p.speed_mps,
+                "recorded_at": p.recorded_at,
+                "received_at": now,
+            }
+            for p in positions
+        ],
+    )
+    newest = positions[-1]
+    moved = (
+        await connection.execute(
+            _MOVE,
+            {
+                "driver": newest.driver_id,
+                "lat": newest.lat,
+                "lng": newest.lng,
+                "cell": cell_of(newest.lat, newest.lng),
+                "accuracy": newest.accuracy_m,
+                "heading": newest.heading_deg,
+                "speed": newest.speed_mps,
+                "at": newest.recorded_at,
+                "now": now,
+            },
+        )
+    ).first() is not None
+    at: Located = row
+    if moved:
+        at = newest
+        ctx.platform.driver_sync.positions_written(ctx.uow, [newest])
+        announce_position(ctx, row, newest, newest.heading_deg, newest.speed_mps)
+        platform, user_id = ctx.platform, ctx.principal.sub
+
+        async def remember() -> None:
+            platform.positions.remember(user_id, newest.driver_id, newest.recorded_at)
+
+        ctx.uow.after_commit(remember)
+    eta = job_eta(row, ctx.settings.region(row.region_id), at, ctx.settings, now)
+    return TrackingResult(accepted=len(points), eta=eta)
+
+
 @for_drivers(lock=True)
-async def report_tracking(
+async def _report_tracking_checked(
     ctx: Ctx, driver: Driver, job_id: str, points: list[LocationReport]
 ) -> TrackingResult:
-    """Store points (a batch is replayed in device-time order) and move the driver."""
+    """The tracking PUT through the access rules: for what the fast read did not settle."""
     job = await driver_job(ctx, driver, job_id)
     if not is_active(job.status):
         raise DomainError(ErrorCode.JOB_NOT_ACTIVE, "tracking is accepted only while the job is active")
@@ -173,9 +276,6 @@ async def report_tracking(
     await ctx.session.flush()
     remember_position(ctx, driver)
     if moved:
-        # Only a newer position is news: points older than the stored one (a batch replayed
-        # late, or two requests that overtook each other) go to the trail, not the stream,
-        # where they would repeat the newer position already sent.
         announce_position(ctx, job, driver, driver.heading_deg, driver.speed_mps)
     eta = job_eta(job, ctx.settings.region(job.region_id), driver, ctx.settings, now)
     return TrackingResult(accepted=len(points), eta=eta)
