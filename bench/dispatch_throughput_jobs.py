@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlmodel import col
 
+from bench.cpu import TICK_S, backend_pids, process_cpu_s
 from bench.dispatch_fleet import PointSampler
 from bench.job_rows import cash_job
 from logistics.config import Settings
@@ -124,8 +125,6 @@ async def reset_fleet(platform: Platform) -> None:
 
 # --- CPU beside this process's (Linux /proc; None elsewhere) ---------------------------------
 
-TICK_S = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
-
 
 def _busy_s() -> float | None:
     """CPU seconds the cores this process may run on (``taskset``) have spent busy, whoever
@@ -144,24 +143,6 @@ def _busy_s() -> float | None:
     return busy * TICK_S if mine else None
 
 
-def _process_s(pid: int) -> float:
-    """CPU seconds (user and system) of a process; 0 if it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * TICK_S
-
-
-def _is_postgres(pid: int) -> bool:
-    """Whether ``pid`` is a PostgreSQL process of this machine."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"postgres")
-    except OSError:
-        return False
-
-
 @dataclass
 class CpuMark:
     busy_s: float | None
@@ -172,12 +153,7 @@ class CpuMark:
 async def cpu_mark(db: Database, pids: list[int] | None = None) -> CpuMark:
     """The counters now. On PostgreSQL at a local server: the CPU of the backends serving this
     database (read before a pass; read again after it for the same ones)."""
-    if pids is None and not db.is_sqlite:
-        async with db.session(write=False) as session:
-            query = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-            pids = [int(pid) for (pid,) in await session.execute(query)]
-        if not all(_is_postgres(pid) for pid in pids):
-            pids = []  # a remote server: its CPU is out of reach
-    pids = pids or []
-    server = sum(_process_s(pid) for pid in pids) if pids else None
+    if pids is None:
+        pids = await backend_pids(db) or []
+    server = sum(process_cpu_s(pid) for pid in pids) if pids else None
     return CpuMark(_busy_s(), server, pids)

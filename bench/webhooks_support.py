@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import math
-import os
 import random
 import shutil
 import statistics
@@ -28,9 +27,10 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import delete, insert, text
+from sqlalchemy import delete, insert
 
 from bench.common import percentile, print_table
+from bench.cpu import TICK_S, backend_pids, process_cpu_s
 from bench.hotpaths_seed import driver_row, job_rows
 from logistics.config import Settings
 from logistics.db import Database
@@ -56,7 +56,6 @@ WALK = [S.PICKUP_ARRIVED, S.PICKUP_COMPLETED, S.DROPOFF_STARTED, S.DROPOFF_ARRIV
 WALK += [S.DROPOFF_COMPLETED, S.COMPLETED]
 # The steps that write exactly one event (job.status_changed).
 SINGLE = WALK[:4]
-TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 INSERT_CHUNK = 1_000
 ROOT = Path(__file__).resolve().parent.parent
 # A producer this late (p99) did not keep its schedule: its core was full.
@@ -179,27 +178,11 @@ class Receiver:
 # --- CPU clocks -----------------------------------------------------------------------------------
 
 
-def process_cpu_s(pid: int) -> float:
-    """User and system CPU seconds of a process (10 ms ticks); 0 once it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * TICK_S
-
-
 async def backends_cpu(db: Database) -> dict[int, float] | None:
     """CPU seconds of each PostgreSQL backend serving this database; None on SQLite or when
     the server is not on this machine."""
-    if db.is_sqlite:
-        return None
-    async with db.session(write=False) as session:
-        query = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-        pids = [int(pid) for (pid,) in await session.execute(query)]
-    if not all(_is_postgres(pid) for pid in pids):
-        return None
-    return {pid: process_cpu_s(pid) for pid in pids}
+    pids = await backend_pids(db)
+    return None if pids is None else {pid: process_cpu_s(pid) for pid in pids}
 
 
 def backends_delta(before: dict[int, float] | None, after: dict[int, float] | None) -> tuple[float, int]:
@@ -209,13 +192,6 @@ def backends_delta(before: dict[int, float] | None, after: dict[int, float] | No
         return math.nan, 0
     spent = sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
     return spent, len(set(after) - set(before))
-
-
-def _is_postgres(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"postgres")
-    except OSError:
-        return False
 
 
 def machine_busy_s() -> float:
