@@ -55,7 +55,6 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import orjson
 from sqlalchemy import func, select
 from sqlmodel import col
 
@@ -66,29 +65,26 @@ if not __package__:
 
 from bench.common import percentile
 from bench.dispatch_fleet import create_tables, ensure_database
+from bench.webhooks_report import CostRound, Result, Steady, report
 from bench.webhooks_support import (
-    SINGLE,
     WALK,
-    CostRound,
     Jobs,
     Receiver,
-    Result,
-    Steady,
     add_endpoint,
     backends_cpu,
     backends_delta,
     clear_webhooks,
+    commit_steps,
+    count_events,
+    event_keys,
     machine_busy_s,
-    report,
     seed_jobs,
+    transition,
 )
 from logistics.app import GC_THRESHOLDS, build_platform
-from logistics.auth import Principal
 from logistics.config import Settings
-from logistics.job.lifecycle import Step, record_transition
-from logistics.job.status import JobStatus as S
-from logistics.models import Job, WebhookDelivery, WebhookEvent
-from logistics.platform import Ctx, Platform
+from logistics.models import WebhookDelivery
+from logistics.platform import Platform
 from logistics.webhooks.worker import BATCH, WebhookWorker
 
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/logistics_bench"
@@ -131,42 +127,6 @@ def bench_settings(url: str, storage: Path, args: argparse.Namespace) -> Setting
         webhook_retry_base_s=args.retry_base_s,
         webhook_allow_private=True,
     )
-
-
-# --- transitions ------------------------------------------------------------------------------
-
-
-async def transition(platform: Platform, jobs: Jobs, job_id: str, status: S) -> None:
-    """One driver's step, as its request commits it."""
-    async with platform.db.unit_of_work() as uow:
-        principal = Principal(sub=jobs.driver_of[job_id], roles=frozenset({"driver"}))
-        ctx = Ctx(uow=uow, principal=principal, platform=platform)
-        job = await uow.session.get(Job, job_id)
-        assert job is not None
-        await record_transition(ctx, job, status, Step("driver"))
-
-
-def commit_steps(jobs: Jobs, n_events: int) -> list[tuple[str, S]]:
-    """The (job, step) pairs of ``n_events`` single-event steps, jobs interleaved: a job's next
-    step comes after every other job's, so the worker never waits on a job's order."""
-    ids = jobs.take(math.ceil(n_events / len(SINGLE)))
-    return [(ids[i % len(ids)], SINGLE[i // len(ids)]) for i in range(n_events)]
-
-
-async def count_events(platform: Platform) -> int:
-    async with platform.db.session(write=False) as session:
-        return int((await session.execute(select(func.count()).select_from(WebhookEvent))).scalar_one())
-
-
-async def event_keys(platform: Platform) -> dict[str, tuple[str, str]]:
-    """Event id -> (job id, status it reports), from the stored bodies."""
-    async with platform.db.session(write=False) as session:
-        rows = (await session.execute(select(col(WebhookEvent.id), col(WebhookEvent.body)))).all()
-    keys = {}
-    for event_id, body in rows:
-        data = orjson.loads(body)["data"]
-        keys[event_id] = (data["job"]["id"], data["status"])
-    return keys
 
 
 # --- part 1 ---------------------------------------------------------------------------------------
