@@ -33,6 +33,11 @@ class Principal:
     def has_role(self, role: str) -> bool:
         return role in self.roles
 
+    @classmethod
+    def system(cls, name: str) -> Principal:
+        """The platform itself acting (the dispatch loop, the ping buffer, the ETA watch)."""
+        return cls(sub="system", name=name, roles=frozenset({"system"}))
+
 
 # Real tokens are well under a kilobyte; a bigger one is refused before it is decoded.
 MAX_AUTHORIZATION_BYTES = 8 * 1024

@@ -18,7 +18,7 @@ from logistics.dispatch import batch, offers
 from logistics.platform import Ctx, Platform
 
 log = logging.getLogger("logistics.dispatch")
-SYSTEM = Principal(sub="system", name="dispatch", roles=frozenset({"system"}))
+SYSTEM = Principal.system("dispatch")
 # How long stopping waits for a pass under way to finish.
 STOP_WAIT_S = 10.0
 

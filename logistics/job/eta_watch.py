@@ -21,9 +21,10 @@ from logistics.job.status import ACTIVE_STATUSES
 from logistics.models import Driver, Job, WebhookEndpoint
 from logistics.platform import Ctx, Platform
 from logistics.shapes.webhooks import WebhookEventType
+from logistics.webhooks.outbox import live_endpoint
 
 JOBS_PER_CHECK = 1000
-SYSTEM = Principal(sub="system", name="webhooks", roles=frozenset({"system"}))
+SYSTEM = Principal.system("webhooks")
 
 
 def _same(column: object, value: datetime | None) -> object:
@@ -36,13 +37,7 @@ async def check_etas(platform: Platform) -> int:
     async with platform.db.session(write=False) as session:
         listeners = [
             endpoint
-            for endpoint in (
-                await session.execute(
-                    select(WebhookEndpoint).where(
-                        col(WebhookEndpoint.enabled).is_(True), col(WebhookEndpoint.deleted_at).is_(None)
-                    )
-                )
-            ).scalars()
+            for endpoint in (await session.execute(select(WebhookEndpoint).where(*live_endpoint()))).scalars()
             if WebhookEventType.JOB_ETA_CHANGED.value in endpoint.event_types
         ]
         if not listeners:

@@ -73,7 +73,7 @@ async def announce_positions(ctx: Ctx, positions: Sequence[Position]) -> None:
 def announce_flushed(platform: Platform) -> FlushHook:
     """The ping buffer's hook: positions written in a batch reach their jobs' streams and
     dispatch's index of drivers."""
-    system = Principal(sub="system", name="positions", roles=frozenset({"system"}))
+    system = Principal.system("positions")
 
     async def hook(uow: UnitOfWork, positions: list[Position]) -> None:
         platform.driver_sync.positions_written(uow, positions)

@@ -3,11 +3,10 @@ their attempts; replay one."""
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from logistics.errors import validation_failed
@@ -28,6 +27,8 @@ from logistics.shapes.webhooks import (
     WebhookEndpointUpdateIn,
     WebhookEndpointView,
 )
+from logistics.webhooks.outbox import wake_worker
+from logistics.webhooks.sender import private_address
 from logistics.webhooks.signing import new_secret
 
 MAX_ENDPOINTS_PER_OWNER = 20
@@ -42,13 +43,9 @@ def check_url(ctx: Ctx, url: str) -> str:
         raise validation_failed("the endpoint must be an absolute URL", url=f"an {' or '.join(schemes)} URL")
     if parts.username or parts.password or parts.fragment:
         raise validation_failed("the URL may not carry credentials or a fragment", url="no user:pass@ or #")
-    if not ctx.settings.webhooks_reach_private_networks:
-        try:
-            private = not ipaddress.ip_address(parts.hostname).is_global
-        except ValueError:
-            private = parts.hostname == "localhost"
-        if private:
-            raise validation_failed("the endpoint must be reachable on the public internet", url="public")
+    private = parts.hostname == "localhost" or private_address(parts.hostname)
+    if private and not ctx.settings.webhooks_reach_private_networks:
+        raise validation_failed("the endpoint must be reachable on the public internet", url="public")
     return url
 
 
@@ -70,16 +67,10 @@ async def create_webhook_endpoint(
     url = check_url(ctx, data.url)
 
     async def create() -> tuple[str, WebhookEndpointSecret]:
-        count = len(
-            (
-                await ctx.session.execute(
-                    select(col(WebhookEndpoint.id)).where(
-                        col(WebhookEndpoint.owner_id) == ctx.principal.sub,
-                        col(WebhookEndpoint.deleted_at).is_(None),
-                    )
-                )
-            ).all()
+        owned_now = select(func.count()).where(
+            col(WebhookEndpoint.owner_id) == ctx.principal.sub, col(WebhookEndpoint.deleted_at).is_(None)
         )
+        count = (await ctx.session.execute(owned_now)).scalar_one()
         if count >= MAX_ENDPOINTS_PER_OWNER:
             raise validation_failed(
                 f"at most {MAX_ENDPOINTS_PER_OWNER} endpoints each", url="delete one first"
@@ -145,7 +136,7 @@ async def update_webhook_endpoint(
     ctx.session.add(endpoint)
     await ctx.session.flush()
     if data.enabled:
-        await _wake(ctx)
+        wake_worker(ctx)
     return view(endpoint)
 
 
@@ -241,7 +232,7 @@ async def replay_webhook_delivery(
         )
         ctx.session.add(copy)
         await ctx.session.flush()
-        await _wake(ctx)
+        wake_worker(ctx)
         return str(copy.id), await _one(ctx, copy)
 
     async def replay(copy_id: str) -> WebhookDeliveryView:
@@ -276,12 +267,3 @@ async def _one(ctx: Ctx, delivery: WebhookDelivery) -> WebhookDeliveryView:
     event = await ctx.session.get(WebhookEvent, delivery.event_id)
     assert event is not None
     return delivery_view(delivery, event, [])
-
-
-async def _wake(ctx: Ctx) -> None:
-    due = ctx.platform.webhooks_due
-
-    async def wake() -> None:
-        due.set()
-
-    ctx.uow.after_commit(wake)

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlmodel import col
 
 from logistics.models import Job, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -63,6 +63,22 @@ def body(event_id: str, pending: Pending) -> str:
     return orjson.dumps(envelope, option=orjson.OPT_UTC_Z).decode()
 
 
+def live_endpoint() -> tuple[ColumnElement[bool], ...]:
+    """An endpoint that is sent events: enabled, and not deleted."""
+    return col(WebhookEndpoint.enabled).is_(True), col(WebhookEndpoint.deleted_at).is_(None)
+
+
+def wake_worker(ctx: Ctx) -> None:
+    """Once this transaction commits, this process's webhook worker looks at once instead of
+    at its next poll."""
+    due = ctx.platform.webhooks_due
+
+    async def wake() -> None:
+        due.set()
+
+    ctx.uow.after_commit(wake)
+
+
 def listening(endpoint: WebhookEndpoint, type: str, owners: Iterable[str]) -> bool:
     return type in endpoint.event_types and (endpoint.owner_role == "ops" or endpoint.owner_id in owners)
 
@@ -70,8 +86,7 @@ def listening(endpoint: WebhookEndpoint, type: str, owners: Iterable[str]) -> bo
 async def endpoints_for(ctx: Ctx, owners: set[str]) -> list[WebhookEndpoint]:
     """The live endpoints that may hear of jobs of these owners: theirs and every ops one."""
     query = select(WebhookEndpoint).where(
-        col(WebhookEndpoint.enabled).is_(True),
-        col(WebhookEndpoint.deleted_at).is_(None),
+        *live_endpoint(),
         or_(col(WebhookEndpoint.owner_role) == "ops", col(WebhookEndpoint.owner_id).in_(sorted(owners))),
     )
     return list((await ctx.session.execute(query)).scalars())
@@ -128,9 +143,4 @@ async def write_events(ctx: Ctx, pending: list[Pending]) -> None:
         for endpoint in eps
     )
     await ctx.session.flush()
-    due = ctx.platform.webhooks_due
-
-    async def wake() -> None:
-        due.set()
-
-    ctx.uow.after_commit(wake)
+    wake_worker(ctx)

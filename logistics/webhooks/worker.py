@@ -37,6 +37,7 @@ from logistics.models.base import new_id
 from logistics.observability.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_BACKLOG, WEBHOOK_DISABLED
 from logistics.platform import Platform
 from logistics.secrets_box import unseal
+from logistics.webhooks.outbox import live_endpoint
 from logistics.webhooks.sender import Claimed, Outcome, send
 
 log = logging.getLogger("logistics.webhooks")
@@ -200,8 +201,7 @@ class WebhookWorker:
                 col(d.status) == "pending",
                 col(d.next_attempt_at) <= now,
                 free,
-                col(WebhookEndpoint.enabled).is_(True),
-                col(WebhookEndpoint.deleted_at).is_(None),
+                *live_endpoint(),
                 ~exists().where(
                     col(earlier.endpoint_id) == col(d.endpoint_id),
                     col(earlier.job_id) == col(d.job_id),
